@@ -1,0 +1,25 @@
+# gannorm: normalization in GANs, from data to report (DESIGN.md).
+#   snakemake --cores all                                   the embedded demo (config.yaml)
+#   snakemake --cores all --configfile configs/smoke.yaml   the CI-sized run
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT_PDF,
+    default_target: True

@@ -1,0 +1,118 @@
+"""Command line interface; every Snakemake rule calls one of these subcommands.
+
+    python -m gannorm prepare  --dataset NAME --spec JSON --out DIR [--data-root DIR]
+    python -m gannorm train    --store DIR --study NAME --spec JSON --architecture dcgan
+                               --variant V --seed K --out RUN_DIR [--device D] [--threads N]
+    python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
+    python -m gannorm report ...   (see gannorm.report.cli)
+
+``--spec`` is the dataset's or study's config entry as JSON, with the schema defaults filled in
+(the rules pass it from the validated Snakemake config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--spec is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--spec must be a JSON object")
+    return value
+
+
+def _set_threads(threads: int) -> None:
+    """Use the rule's ``threads:`` for torch (Snakemake also exports OMP_NUM_THREADS)."""
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    torch.set_num_threads(threads)
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from gannorm.data import prepare
+
+    store = prepare(args.dataset, args.spec, args.out, args.data_root)
+    meta = store.meta
+    print(f"{store.directory}: {meta['count']} images {meta['shape'][1:]}, train {meta['split']['train_count']}, "
+          f"test {meta['split']['test_count']}, skipped {meta['skipped_count']}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from gannorm.data.store import open_store
+    from gannorm.provenance import resolve_device
+    from gannorm.train.loop import train_dcgan
+
+    _set_threads(args.threads)
+    if args.architecture != "dcgan":
+        raise SystemExit(f"architecture {args.architecture!r} is not available; known: dcgan")
+    result = train_dcgan(open_store(args.store), args.spec, study=args.study, variant=args.variant, seed=args.seed,
+                         out_dir=args.out, device=resolve_device(args.device))
+    print(f"{args.out}: {result.outcome} after {result.iterations_done} iterations; best running reconstruction "
+          f"loss {result.best_running_recon} at iteration {result.best_iteration}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from gannorm.data.store import open_store
+    from gannorm.evaluate.final import final_evaluation
+    from gannorm.provenance import resolve_device
+
+    _set_threads(args.threads)
+    final_evaluation(open_store(args.store), args.spec, args.run, resolve_device(args.device))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gannorm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="build a dataset store")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--spec", required=True, type=_json)
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-root", default="resources")
+    p.set_defaults(func=_prepare)
+
+    for name, func, helptext in (("train", _train, "train one cell"), ("evaluate", _evaluate, "final evaluation")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--store", required=True)
+        p.add_argument("--spec", required=True, type=_json)
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--threads", type=int, default=1)
+        if name == "train":
+            p.add_argument("--study", required=True)
+            p.add_argument("--architecture", default="dcgan")
+            p.add_argument("--variant", required=True)
+            p.add_argument("--seed", type=int, required=True)
+            p.add_argument("--out", required=True)
+        else:
+            p.add_argument("--run", required=True, help="the run folder")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("report", help="tables, figures and the LaTeX report (gannorm.report.cli)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:
+        from gannorm.report.cli import main as report_main
+
+        report_main(argv[1:])
+        return
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""The dataset store: one uint8 array plus a JSON sidecar (DESIGN.md sections 3 and 5).
+
+Every data source (digits, CIFAR-10, CelebA, ...) is converted once into a store folder::
+
+    <dir>/images.npy   uint8, shape (N, C, H, W), values 0..255 (image = array / 255 in [0, 1])
+    <dir>/store.json   sidecar: shape, per-channel mean/std, train/test split, source checksums,
+                       skipped files
+
+Training then memory-maps ``images.npy`` and draws batches by index, so no image file is decoded
+per iteration. Sources stream images into a :class:`StoreWriter`; the array is written under a
+temporary name and the sidecar last, both renamed into place, so an interrupted preparation never
+leaves a store that :func:`open_store` accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gannorm import __version__
+from gannorm.io import atomic_path, read_json, write_json
+
+ARRAY_NAME = "images.npy"
+SIDECAR_NAME = "store.json"
+FORMAT = "gannorm-store/1"
+
+
+class StoreError(RuntimeError):
+    """A store is missing, incomplete, or its sidecar does not match its array."""
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (no whole-file read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_indices(count: int, test_count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/test split of ``count`` images.
+
+    Returns ``(train, test)``: sorted int64 index arrays, ``len(test) == test_count``. The same
+    ``(count, test_count, seed)`` always gives the same split.
+
+    Raises:
+        ValueError: if ``test_count`` is not in ``[1, count - 1]``.
+    """
+    if not 0 < test_count < count:
+        raise ValueError(f"test_count must be between 1 and {count - 1} for {count} images, got {test_count}")
+    perm = np.random.default_rng(seed).permutation(count)
+    return np.sort(perm[test_count:]), np.sort(perm[:test_count])
+
+
+@dataclass
+class StoreWriter:
+    """Stream images into a new store at ``directory``.
+
+    Args:
+        directory: the store folder (created if needed).
+        capacity: the most images that will be added (e.g. the number of source files).
+        image_shape: ``(C, H, W)`` of every image.
+
+    Use :meth:`add` for each batch of images (uint8, shape ``(B, C, H, W)``), :meth:`skip` for
+    each unreadable source file, then :meth:`finish`. Nothing is visible under the final names
+    until :meth:`finish` returns.
+    """
+
+    directory: Path
+    capacity: int
+    image_shape: tuple[int, int, int]
+    count: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.capacity < 1:
+            raise ValueError(f"capacity must be positive, got {self.capacity}")
+        self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
+        # Remove the final names first: a rerun after a crash starts clean, and a half-old,
+        # half-new store can never be opened.
+        for name in (SIDECAR_NAME, ARRAY_NAME):
+            (self.directory / name).unlink(missing_ok=True)
+        self._tmp = self.directory / f".{ARRAY_NAME}.partial-{os.getpid()}"
+        self._array = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.uint8,
+                                                shape=(self.capacity, *self.image_shape))
+        channels = self.image_shape[0]
+        self._sums = np.zeros((self.capacity, channels), dtype=np.float64)
+        self._sq_sums = np.zeros((self.capacity, channels), dtype=np.float64)
+
+    def add(self, images: np.ndarray) -> None:
+        """Append images, uint8 array of shape ``(B, C, H, W)``.
+
+        Raises:
+            ValueError: wrong dtype or shape, or more images than ``capacity``.
+        """
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        if images.dtype != np.uint8:
+            raise ValueError(f"store images must be uint8, got {images.dtype}")
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"image shape {tuple(images.shape[1:])} does not match the store's {self.image_shape}")
+        end = self.count + len(images)
+        if end > self.capacity:
+            raise ValueError(f"more images than the store's capacity {self.capacity}")
+        self._array[self.count:end] = images
+        values = images.astype(np.float64) / 255.0
+        self._sums[self.count:end] = values.mean(axis=(2, 3))
+        self._sq_sums[self.count:end] = (values ** 2).mean(axis=(2, 3))
+        self.count = end
+
+    def skip(self, file: str, reason: str) -> None:
+        """Record a source file that could not be used (corrupt, truncated, wrong format)."""
+        self.skipped.append({"file": str(file), "reason": str(reason)})
+
+    def finish(self, *, dataset: str, source: dict[str, Any], test_count: int, split_seed: int = 0,
+               test_indices: Sequence[int] | None = None, extra: dict[str, Any] | None = None) -> "Store":
+        """Write the sidecar and move the array into place; return the opened :class:`Store`.
+
+        The split is ``test_indices`` when given (e.g. from an official partition file), else a
+        deterministic random split of ``test_count`` images from ``split_seed``. Per-channel mean
+        and std are computed over the training images, in [0, 1] scale (``mean``, ``std``) and in
+        [-1, 1] scale (``mean_pm1``, ``std_pm1``).
+
+        Raises:
+            StoreError: no usable image was added.
+        """
+        if self.count == 0:
+            self._array._mmap.close()  # type: ignore[attr-defined]
+            self._tmp.unlink(missing_ok=True)
+            detail = f"; {len(self.skipped)} files skipped, first: {self.skipped[0]}" if self.skipped else ""
+            raise StoreError(f"no usable images for dataset {dataset!r}{detail}")
+        self._array.flush()
+        if self.count < self.capacity:  # skipped files: copy into an array of the exact size
+            final = self.directory / f".{ARRAY_NAME}.exact-{os.getpid()}"
+            exact = np.lib.format.open_memmap(final, mode="w+", dtype=np.uint8,
+                                              shape=(self.count, *self.image_shape))
+            step = 4096
+            for start in range(0, self.count, step):
+                exact[start:start + step] = self._array[start:min(start + step, self.count)]
+            exact.flush()
+            del exact
+            del self._array
+            self._tmp.unlink()
+            self._tmp = final
+        else:
+            del self._array
+        if test_indices is not None:
+            test = np.unique(np.asarray(test_indices, dtype=np.int64))
+            if len(test) == 0 or test.min() < 0 or test.max() >= self.count:
+                raise StoreError(f"test indices out of range for {self.count} images")
+            train = np.setdiff1d(np.arange(self.count), test)
+        else:
+            train, test = split_indices(self.count, test_count, split_seed)
+        mean = self._sums[:self.count][train].mean(axis=0)
+        mean_sq = self._sq_sums[:self.count][train].mean(axis=0)
+        std = np.sqrt(np.maximum(mean_sq - mean ** 2, 0.0))
+        sidecar = {
+            "format": FORMAT,
+            "dataset": dataset,
+            "shape": [self.count, *self.image_shape],
+            "count": self.count,
+            "dtype": "uint8",
+            "scale": "image = array / 255, in [0, 1]",
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "mean_pm1": (2 * mean - 1).tolist(),
+            "std_pm1": (2 * std).tolist(),
+            "split": {"seed": int(split_seed), "train_count": int(len(train)), "test_count": int(len(test)),
+                      "test_indices": test.tolist()},
+            "skipped": self.skipped,
+            "skipped_count": len(self.skipped),
+            "source": source,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "gannorm_version": __version__,
+        }
+        if extra:
+            sidecar.update(extra)
+        os.replace(self._tmp, self.directory / ARRAY_NAME)
+        write_json(self.directory / SIDECAR_NAME, sidecar)
+        return open_store(self.directory)
+
+    def abort(self) -> None:
+        """Remove the partial array (call on an error before :meth:`finish`)."""
+        if hasattr(self, "_array"):
+            del self._array
+        self._tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class Store:
+    """An opened store. ``images`` is a read-only memory map, uint8 ``(N, C, H, W)``."""
+
+    directory: Path
+    meta: dict[str, Any]
+    images: np.ndarray
+    train_indices: np.ndarray
+    test_indices: np.ndarray
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    def as_float(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Images at ``indices`` as float32 ``(B, C, H, W)`` in [0, 1]."""
+        return self.images[np.asarray(indices)].astype(np.float32) / 255.0
+
+
+def open_store(directory: str | os.PathLike) -> Store:
+    """Open and validate the store at ``directory``.
+
+    Raises:
+        StoreError: a file is missing, the sidecar is not a store sidecar, or its shape, count,
+            dtype or split does not match the array (e.g. a store left by an interrupted run or
+            edited by hand). The message names the file and the mismatch.
+    """
+    directory = Path(directory)
+    array_path, sidecar_path = directory / ARRAY_NAME, directory / SIDECAR_NAME
+    for path in (sidecar_path, array_path):
+        if not path.is_file():
+            raise StoreError(f"{path}: missing; prepare the dataset first (snakemake rule prepare_dataset)")
+    try:
+        meta = read_json(sidecar_path)
+    except ValueError as err:
+        raise StoreError(str(err)) from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise StoreError(f"{sidecar_path}: not a {FORMAT} sidecar")
+    try:
+        images = np.load(array_path, mmap_mode="r")
+    except (ValueError, OSError) as err:
+        raise StoreError(f"{array_path}: unreadable array ({err})") from err
+    if images.dtype != np.uint8:
+        raise StoreError(f"{array_path}: dtype {images.dtype}, expected uint8")
+    if list(images.shape) != list(meta.get("shape", [])) or meta.get("count") != images.shape[0]:
+        raise StoreError(f"{sidecar_path}: sidecar says shape {meta.get('shape')} and count {meta.get('count')}, "
+                         f"but {array_path} has shape {list(images.shape)}; rerun the prepare rule")
+    split = meta.get("split", {})
+    test = np.asarray(split.get("test_indices", []), dtype=np.int64)
+    if len(test) != split.get("test_count") or (len(test) and (test.min() < 0 or test.max() >= images.shape[0])):
+        raise StoreError(f"{sidecar_path}: split does not match the {images.shape[0]} images of {array_path}")
+    train = np.setdiff1d(np.arange(images.shape[0]), test)
+    return Store(directory=directory, meta=meta, images=images, train_indices=train, test_indices=test)

@@ -1,0 +1,89 @@
+"""Final evaluation of a trained run (Xiang & Li 2017, section 5.1).
+
+The best checkpoint (lowest running reconstruction loss) and the last ("converged") one are
+each evaluated with ``evaluate.steps`` RMSProp steps (2,000 in the paper) on the first
+``evaluate.images`` test images (2,000 in the paper), BN in inference mode. Writes
+``final_eval.json`` (per-image losses and their mean per checkpoint) and ``reconstructions.npz``
+(the first ``evaluate.reconstructions`` test images and their reconstructions, for figures).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gannorm.data.store import Store
+from gannorm.evaluate.reconstruction import reconstruct
+from gannorm.io import atomic_path, read_json, write_json
+from gannorm.train.checkpoint import generator_from_checkpoint, load_checkpoint
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _parameters_finite(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in module.state_dict().values() if t.is_floating_point())
+
+
+def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, device: torch.device,
+                     progress: bool = True) -> dict[str, Any]:
+    """Evaluate ``best.pt`` and ``last.pt`` of a run folder; write and return ``final_eval.json``.
+
+    A generator with non-finite weights (a diverged run) is not optimised: its entry records
+    ``mean: null`` and the run's outcome, so the workflow goes on and the report shows it.
+
+    Raises:
+        FileNotFoundError / RuntimeError: a checkpoint or ``run.json`` is missing or unreadable.
+        ValueError: ``evaluate.images`` exceeds the store's test images.
+    """
+    run_dir = Path(run_dir)
+    cfg = spec["evaluate"]
+    run = read_json(run_dir / "run.json")
+    n = cfg["images"]
+    if n > len(store.test_indices):
+        raise ValueError(f"evaluate.images = {n} exceeds the {len(store.test_indices)} test images of "
+                         f"{store.directory}")
+    targets = torch.from_numpy(store.as_float(store.test_indices[:n])).to(device)
+    keep = min(cfg["reconstructions"], n)
+    result: dict[str, Any] = {"outcome": run["outcome"], "images": n, "steps": cfg["steps"], "lr": cfg["lr"],
+                              "batch_size": cfg["batch_size"], "test_indices": store.test_indices[:n].tolist(),
+                              "checkpoints": {}}
+    arrays = {"targets": targets[:keep].float().cpu().numpy()}
+    for name in ("best", "last"):
+        state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt", map_location=device)
+        generator = generator_from_checkpoint(state, device)
+        entry: dict[str, Any] = {"iteration": state["iteration"],
+                                 "running_recon": _finite_or_none(state.get("running_recon"))}
+        best = result["checkpoints"].get("best")
+        if name == "last" and best is not None and best["iteration"] == entry["iteration"]:
+            # The best running checkpoint is the last one: same weights, same result.
+            result["checkpoints"]["last"] = {**best, "same_as": "best"}
+            arrays["last"] = arrays["best"]
+            print(f"{run_dir}: last checkpoint is the best one (iteration {entry['iteration']})")
+            continue
+        if not _parameters_finite(generator):
+            entry.update(mean=None, per_image=[], note="generator weights are not finite (diverged run)")
+            arrays[name] = np.full_like(arrays["targets"], np.nan)
+        else:
+            started = time.perf_counter()
+            rec = reconstruct(generator, targets, generator.spec.latent, cfg["steps"], lr=cfg["lr"],
+                              batch_size=cfg["batch_size"], progress=progress)
+            losses = rec.losses.double().numpy()
+            entry.update(mean=_finite_or_none(float(losses.mean())),
+                         per_image=[_finite_or_none(float(v)) for v in losses],
+                         seconds=round(time.perf_counter() - started, 3))
+            with torch.no_grad():
+                arrays[name] = generator(rec.latents[:keep].to(device)).float().cpu().numpy()
+        result["checkpoints"][name] = entry
+        print(f"{run_dir}: {name} (iteration {entry['iteration']}): final reconstruction loss {entry['mean']}")
+    with atomic_path(run_dir / "reconstructions.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    write_json(run_dir / "final_eval.json", result)
+    return result

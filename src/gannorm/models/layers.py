@@ -1,0 +1,179 @@
+"""Layers of Xiang & Li (2017): strict and affine weight-normalized convolutions and linear
+layers, TPReLU, and slope clipping.
+
+Paper references: equation 4 (strict weight normalization, y = w.x / ||w||), equation 12 (affine
+weight normalization, y = w.x / ||w|| * gamma + beta), equations 10-11 (translated ReLU) and
+Appendix B (the norm over the whole kernel, divided by sqrt(stride_h * stride_w) for transposed
+convolutions; eps 1e-6 inside the square root; initialisation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WN_EPS = 1e-6
+
+
+def weight_norm_scale(weight: torch.Tensor, out_dim: int, factor: float = 1.0, eps: float = WN_EPS) -> torch.Tensor:
+    """Per-output-channel norm ``sqrt(sum(w**2) * factor + eps)`` (Xiang & Li, Appendix B).
+
+    Args:
+        weight: a conv weight ``(C_out, C_in, kH, kW)``, transposed-conv weight
+            ``(C_in, C_out, kH, kW)`` or linear weight ``(C_out, C_in)``.
+        out_dim: the dimension of ``weight`` that indexes output channels (0 or 1).
+        factor: ``1 / (stride_h * stride_w)`` for transposed convolutions, else 1: each output
+            of a strided transposed conv sees only that fraction of the kernel.
+
+    Returns:
+        The norms, shape ``(C_out,)``.
+    """
+    dims = [d for d in range(weight.dim()) if d != out_dim]
+    return torch.sqrt(weight.pow(2).sum(dim=dims) * factor + eps)
+
+
+def _uniform_(tensor: torch.Tensor, bound: float) -> None:
+    with torch.no_grad():
+        tensor.uniform_(-bound, bound)
+
+
+class WNConv2d(nn.Module):
+    """Weight-normalized 2-D convolution, strict (eq. 4) or affine (eq. 12).
+
+    ``y = conv(x, w / ||w||)`` (strict, no scale, no bias), or ``* gamma + beta`` per output
+    channel (affine). The norm is per output channel over ``(C_in, kH, kW)``.
+
+    Shapes: input ``(B, C_in, H, W)`` -> output ``(B, C_out, H', W')`` as ``nn.Conv2d``.
+    Init: ``w ~ U(-1/sqrt(C_in kH kW), +1/sqrt(C_in kH kW))``, gamma 1, beta 0 (Appendix B).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, affine: bool = False) -> None:
+        super().__init__()
+        self.stride, self.padding, self.affine = stride, padding, affine
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        _uniform_(self.weight, 1.0 / math.sqrt(in_channels * kernel_size * kernel_size))
+        if affine:
+            self.gamma = nn.Parameter(torch.ones(out_channels))
+            self.beta = nn.Parameter(torch.zeros(out_channels))
+
+    def normalized_weight(self) -> torch.Tensor:
+        return self.weight / weight_norm_scale(self.weight, 0).view(-1, 1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, self.normalized_weight(), stride=self.stride, padding=self.padding)
+        if self.affine:
+            y = y * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        c_out, c_in, k, _ = self.weight.shape
+        return f"{c_in}, {c_out}, kernel_size={k}, stride={self.stride}, padding={self.padding}, affine={self.affine}"
+
+
+class WNConvTranspose2d(nn.Module):
+    """Weight-normalized transposed convolution, strict or affine.
+
+    The norm per output channel is ``sqrt(sum(w**2) / (stride_h * stride_w) + 1e-6)``: each output
+    element of a stride-s transposed conv receives input from only ``1/s**2`` of the kernel
+    (Xiang & Li, Appendix B), so with unit-variance i.i.d. inputs the output variance stays 1.
+
+    Shapes: input ``(B, C_in, H, W)`` -> output as ``nn.ConvTranspose2d``. Weight is stored
+    ``(C_in, C_out, k, k)`` as in PyTorch. Init ``U(+-1/sqrt(C_in k k))``, gamma 1, beta 0.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, affine: bool = False) -> None:
+        super().__init__()
+        self.stride, self.padding, self.affine = stride, padding, affine
+        self.weight = nn.Parameter(torch.empty(in_channels, out_channels, kernel_size, kernel_size))
+        _uniform_(self.weight, 1.0 / math.sqrt(in_channels * kernel_size * kernel_size))
+        if affine:
+            self.gamma = nn.Parameter(torch.ones(out_channels))
+            self.beta = nn.Parameter(torch.zeros(out_channels))
+
+    def normalized_weight(self) -> torch.Tensor:
+        factor = 1.0 / (self.stride * self.stride)
+        return self.weight / weight_norm_scale(self.weight, 1, factor).view(1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv_transpose2d(x, self.normalized_weight(), stride=self.stride, padding=self.padding)
+        if self.affine:
+            y = y * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        c_in, c_out, k, _ = self.weight.shape
+        return f"{c_in}, {c_out}, kernel_size={k}, stride={self.stride}, padding={self.padding}, affine={self.affine}"
+
+
+class WNLinear(nn.Module):
+    """Weight-normalized fully connected layer, strict or affine: ``y = W x / ||W_row||``.
+
+    Xiang & Li (Appendix B) implement the generator's first layer (z -> C x k x k) this way
+    rather than as a transposed conv on a 1x1 map, since each output sees only ``C_in`` inputs.
+    Init ``U(-init_scale/sqrt(C_in), +init_scale/sqrt(C_in))``; the paper's first generator
+    layer uses ``init_scale=0.01``.
+
+    Shapes: ``(B, C_in)`` -> ``(B, C_out)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, affine: bool = False, init_scale: float = 1.0) -> None:
+        super().__init__()
+        self.affine = affine
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        _uniform_(self.weight, init_scale / math.sqrt(in_features))
+        if affine:
+            self.gamma = nn.Parameter(torch.ones(out_features))
+            self.beta = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x, self.weight / weight_norm_scale(self.weight, 0).view(-1, 1))
+        if self.affine:
+            y = y * self.gamma + self.beta
+        return y
+
+
+class TPReLU(nn.Module):
+    """Translated parametric ReLU: ``TPReLU(x) = PReLU(x - b) + b`` per channel.
+
+    Xiang & Li, equations 10-11 with a learned slope ``a`` below the threshold ``b``. Reference
+    code: ``a`` starts at 0.25, ``b`` at 0; ``a`` is clipped to [0, 1] after every update
+    (:func:`clip_slopes`). Input ``(B, C, ...)``; parameters ``(C,)``.
+    """
+
+    def __init__(self, channels: int, init_slope: float = 0.25) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,), float(init_slope)))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        b = self.bias.view(shape)
+        return F.prelu(x - b, self.weight) + b
+
+
+def clip_slopes(module: nn.Module) -> None:
+    """Clamp the slopes of every PReLU and TPReLU in ``module`` to [0, 1], in place.
+
+    Xiang & Li, section 5.1: "After each parameter update, we clip the learned slope of
+    parametric ReLU layers to [0, 1]".
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.PReLU, TPReLU)):
+                layer.weight.clamp_(0.0, 1.0)
+
+
+class Reshape(nn.Module):
+    """Reshape ``(B, C*k*k)`` to ``(B, C, k, k)``."""
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)

@@ -1,0 +1,1 @@
+"""Training: losses, the training loop, checkpoints (DESIGN.md section 2, ``train/``)."""

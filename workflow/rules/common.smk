@@ -1,0 +1,55 @@
+# Config -> cells. A study expands into cells (dataset, architecture, variant) x seed; each cell
+# is one training job and one final evaluation (DESIGN.md section 3).
+import json
+
+from gannorm.config import check_config
+
+check_config(config)
+
+RESULTS = f"results/{config['name']}"
+STUDIES = config["studies"]
+DATASETS = config["datasets"]
+
+
+wildcard_constraints:
+    study="|".join(STUDIES),
+    dataset="|".join(DATASETS),
+    arch="[a-z0-9_]+",
+    variant="[a-z0-9_]+",
+    seed="[0-9]+",
+
+
+def cli(*words):
+    """Shell command calling the package CLI (rules never hold long run: blocks).
+
+    ``src/`` goes first on PYTHONPATH so the rules run this checkout's code even in a
+    ``--sdm conda`` environment that does not install the package.
+    """
+    return " ".join(("PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm",) + words)
+
+
+def store_dir(dataset):
+    return f"{RESULTS}/data/{dataset}"
+
+
+def run_dir(study, arch, variant, seed):
+    return f"{RESULTS}/runs/{study}/{arch}-{variant}/seed{seed}"
+
+
+def cells(study):
+    """(architecture, variant, seed) of every run of a study."""
+    spec = STUDIES[study]
+    return [(spec["architecture"], variant, seed) for variant in spec["variants"] for seed in spec["seeds"]]
+
+
+def study_run_dirs(study):
+    return [run_dir(study, *cell) for cell in cells(study)]
+
+
+def study_json(wildcards):
+    """A study's resolved config (schema defaults filled in), passed to the CLI as JSON."""
+    return json.dumps(STUDIES[wildcards.study], sort_keys=True)
+
+
+def study_store(wildcards):
+    return store_dir(STUDIES[wildcards.study]["dataset"])
