@@ -40,7 +40,41 @@ def _uniform_(tensor: torch.Tensor, bound: float) -> None:
         tensor.uniform_(-bound, bound)
 
 
-class WNConv2d(nn.Module):
+class _WNConvBase(nn.Module):
+    """Shared parts of the weight-normalized (transposed) convolutions: weight, init, affine."""
+
+    transposed = False
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, affine: bool = False) -> None:
+        super().__init__()
+        self.stride, self.padding, self.affine = stride, padding, affine
+        shape = (in_channels, out_channels) if self.transposed else (out_channels, in_channels)
+        self.weight = nn.Parameter(torch.empty(*shape, kernel_size, kernel_size))
+        _uniform_(self.weight, 1.0 / math.sqrt(in_channels * kernel_size * kernel_size))
+        if affine:
+            self.gamma = nn.Parameter(torch.ones(out_channels))
+            self.beta = nn.Parameter(torch.zeros(out_channels))
+
+    def normalized_weight(self) -> torch.Tensor:
+        out_dim = 1 if self.transposed else 0
+        factor = 1.0 / (self.stride * self.stride) if self.transposed else 1.0
+        shape = [1, 1, 1, 1]
+        shape[out_dim] = -1
+        return self.weight / weight_norm_scale(self.weight, out_dim, factor).view(shape)
+
+    def _affine(self, y: torch.Tensor) -> torch.Tensor:
+        if self.affine:
+            y = y * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        c_in, c_out = self.weight.shape[:2] if self.transposed else self.weight.shape[1::-1]
+        return (f"{c_in}, {c_out}, kernel_size={self.weight.shape[-1]}, stride={self.stride}, "
+                f"padding={self.padding}, affine={self.affine}")
+
+
+class WNConv2d(_WNConvBase):
     """Weight-normalized 2-D convolution, strict (eq. 4) or affine (eq. 12).
 
     ``y = conv(x, w / ||w||)`` (strict, no scale, no bias), or ``* gamma + beta`` per output
@@ -50,31 +84,11 @@ class WNConv2d(nn.Module):
     Init: ``w ~ U(-1/sqrt(C_in kH kW), +1/sqrt(C_in kH kW))``, gamma 1, beta 0 (Appendix B).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, affine: bool = False) -> None:
-        super().__init__()
-        self.stride, self.padding, self.affine = stride, padding, affine
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
-        _uniform_(self.weight, 1.0 / math.sqrt(in_channels * kernel_size * kernel_size))
-        if affine:
-            self.gamma = nn.Parameter(torch.ones(out_channels))
-            self.beta = nn.Parameter(torch.zeros(out_channels))
-
-    def normalized_weight(self) -> torch.Tensor:
-        return self.weight / weight_norm_scale(self.weight, 0).view(-1, 1, 1, 1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.normalized_weight(), stride=self.stride, padding=self.padding)
-        if self.affine:
-            y = y * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
-        return y
-
-    def extra_repr(self) -> str:
-        c_out, c_in, k, _ = self.weight.shape
-        return f"{c_in}, {c_out}, kernel_size={k}, stride={self.stride}, padding={self.padding}, affine={self.affine}"
+        return self._affine(F.conv2d(x, self.normalized_weight(), stride=self.stride, padding=self.padding))
 
 
-class WNConvTranspose2d(nn.Module):
+class WNConvTranspose2d(_WNConvBase):
     """Weight-normalized transposed convolution, strict or affine.
 
     The norm per output channel is ``sqrt(sum(w**2) / (stride_h * stride_w) + 1e-6)``: each output
@@ -85,29 +99,11 @@ class WNConvTranspose2d(nn.Module):
     ``(C_in, C_out, k, k)`` as in PyTorch. Init ``U(+-1/sqrt(C_in k k))``, gamma 1, beta 0.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, affine: bool = False) -> None:
-        super().__init__()
-        self.stride, self.padding, self.affine = stride, padding, affine
-        self.weight = nn.Parameter(torch.empty(in_channels, out_channels, kernel_size, kernel_size))
-        _uniform_(self.weight, 1.0 / math.sqrt(in_channels * kernel_size * kernel_size))
-        if affine:
-            self.gamma = nn.Parameter(torch.ones(out_channels))
-            self.beta = nn.Parameter(torch.zeros(out_channels))
-
-    def normalized_weight(self) -> torch.Tensor:
-        factor = 1.0 / (self.stride * self.stride)
-        return self.weight / weight_norm_scale(self.weight, 1, factor).view(1, -1, 1, 1)
+    transposed = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv_transpose2d(x, self.normalized_weight(), stride=self.stride, padding=self.padding)
-        if self.affine:
-            y = y * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
-        return y
-
-    def extra_repr(self) -> str:
-        c_in, c_out, k, _ = self.weight.shape
-        return f"{c_in}, {c_out}, kernel_size={k}, stride={self.stride}, padding={self.padding}, affine={self.affine}"
+        return self._affine(F.conv_transpose2d(x, self.normalized_weight(), stride=self.stride,
+                                               padding=self.padding))
 
 
 class WNLinear(nn.Module):
