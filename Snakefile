@@ -6,7 +6,11 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 
-configfile: "config.yaml"
+# --configfile replaces the demo config instead of being merged into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -22,4 +26,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         REPORT_PDF,
+        ALL_STORES,
     default_target: True

@@ -4,6 +4,7 @@ end to end (data -> train -> evaluate -> tables, figures, report.pdf)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,17 @@ def workflow_copy(tmp_path: Path) -> Path:
 
 
 def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    # The rules call `python`: make it this interpreter (the venv's), as an activated venv does.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` merged in recursively (a complete config with one bad key)."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 @pytest.mark.parametrize("override, key", [
@@ -40,7 +51,8 @@ def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.Completed
 ])
 def test_bad_config_is_rejected_naming_the_key_before_any_job(tmp_path, override, key):
     workdir = workflow_copy(tmp_path)
-    (workdir / "bad.yaml").write_text(yaml.safe_dump(override))
+    config = merge(yaml.safe_load((ROOT / "config.yaml").read_text()), override)
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "--cores", "1", "--configfile", "bad.yaml")
     assert result.returncode != 0
     assert key in result.stdout + result.stderr

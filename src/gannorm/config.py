@@ -46,6 +46,15 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(f"datasets.{name}.size: {err}") from None
             if spec.get("test_images", 0) >= 1797:
                 raise ConfigError(f"datasets.{name}.test_images: must be below 1797 (the digits count)")
+    for name, spec in datasets.items():
+        check_dataset(name, spec)
+    for name, study in config["studies"].items():
+        if study.get("architecture", "dcgan") == "dcgan" and study["dataset"] in datasets:
+            spec = datasets[study["dataset"]]
+            try:
+                dcgan_map_sizes(dataset_size(spec))
+            except ConfigError as err:
+                raise ConfigError(f"datasets.{study['dataset']}.size (used by the dcgan study {name}): {err}") from None
     for name, study in config["studies"].items():
         key = f"studies.{name}"
         dataset = study["dataset"]
@@ -62,3 +71,80 @@ def check_config(config: dict[str, Any]) -> None:
                                       f"{test_images} test images of dataset {dataset!r}")
         if "reconstructions" in evaluate and "images" in evaluate and evaluate["reconstructions"] > evaluate["images"]:
             raise ConfigError(f"{key}.evaluate.reconstructions: more than evaluate.images")
+
+
+COMMON_DATASET_KEYS = {"source", "size", "test_images", "split_seed"}
+SOURCE_KEYS: dict[str, set[str]] = {
+    "digits": set(),
+    "photo_patches": {"photos", "monitor", "patches", "photo_scale", "scale"},
+    "cifar10": {"download", "classes", "split"},
+    "celeba": {"download", "crop", "split", "max_images"},
+    "lsun": {"download", "crop", "max_images", "category"},
+    "imagenet": {"folder", "classes_file", "resize", "scale", "monitor", "max_images"},
+}
+SPLIT_MODES = {"cifar10": ("merged", "official"), "celeba": ("official", "random")}
+CELEBA_SIDE = 178  # the aligned CelebA images are 178 x 218 (width x height)
+LSUN_SIDE = 256  # LSUN images have their short side 256
+
+
+def dataset_size(spec: dict[str, Any]) -> int:
+    """The image side a dataset's store will have (``size``, else the source's default;
+    for celeba and lsun the default is ``crop``)."""
+    from gannorm.data import DEFAULT_SIZES
+
+    if spec.get("size") is not None:
+        return int(spec["size"])
+    if spec.get("source") in ("celeba", "lsun") and spec.get("crop") is not None:
+        return int(spec["crop"])
+    return DEFAULT_SIZES.get(spec.get("source", ""), 16)
+
+
+def check_dataset(name: str, spec: dict[str, Any]) -> None:
+    """Source-specific checks of one dataset entry (keys that apply, sizes, split sizes).
+
+    Raises:
+        ConfigError: naming ``datasets.<name>.<key>`` and what is expected.
+    """
+    key = f"datasets.{name}"
+    source = spec.get("source")
+    if source not in SOURCE_KEYS:
+        raise ConfigError(f"{key}.source: unknown source {source!r}; known: {sorted(SOURCE_KEYS)}")
+    allowed = COMMON_DATASET_KEYS | SOURCE_KEYS[source]
+    for field in spec:
+        if field not in allowed:
+            raise ConfigError(f"{key}.{field}: not a key of source {source!r}; its keys: {sorted(allowed)}")
+    test_images = int(spec.get("test_images", 2000))
+    size = dataset_size(spec)
+    if "split" in spec and spec["split"] not in SPLIT_MODES.get(source, ()):
+        raise ConfigError(f"{key}.split: {spec['split']!r} is not a split of source {source!r}; "
+                          f"use one of {list(SPLIT_MODES.get(source, ()))}")
+    if source == "cifar10":
+        classes = len(spec.get("classes") or range(10))
+        if spec.get("split", "merged") == "merged":
+            limit, what = 6000 * classes - 1, f"below the {6000 * classes} images of {classes} class(es)"
+        else:
+            limit, what = 1000 * classes, f"at most the {1000 * classes} test-batch images of {classes} class(es)"
+        if test_images > limit:
+            raise ConfigError(f"{key}.test_images: {test_images}, must be {what}")
+    if source in ("celeba", "lsun"):
+        side = CELEBA_SIDE if source == "celeba" else LSUN_SIDE
+        crop = int(spec.get("crop") or (160 if source == "celeba" else LSUN_SIDE))
+        if crop > side:
+            raise ConfigError(f"{key}.crop: {crop} exceeds the {side} px short side of the {source} images")
+        if size > crop:
+            raise ConfigError(f"{key}.size: {size} exceeds the crop {crop} (size only scales the crop down)")
+    if source in ("imagenet", "photo_patches") and spec.get("scale") is not None and size % int(spec["scale"]):
+        raise ConfigError(f"{key}.scale: size {size} is not divisible by scale {spec['scale']}")
+    if source == "photo_patches":
+        from gannorm.data.photo_patches import AVAILABLE, DEFAULT_MONITOR, DEFAULT_PHOTOS
+
+        monitor = spec.get("monitor", DEFAULT_MONITOR)
+        if monitor not in AVAILABLE:
+            raise ConfigError(f"{key}.monitor: {monitor!r} is not a bundled photograph; available: {AVAILABLE}")
+        if monitor in spec.get("photos", DEFAULT_PHOTOS):
+            raise ConfigError(f"{key}.monitor: {monitor!r} is also in photos; the monitor image must be held out")
+        patches = int(spec.get("patches", 4096))
+        if test_images >= patches:
+            raise ConfigError(f"{key}.test_images: {test_images}, must be below patches ({patches})")
+    if spec.get("max_images") is not None and test_images >= int(spec["max_images"]):
+        raise ConfigError(f"{key}.test_images: {test_images}, must be below max_images ({spec['max_images']})")

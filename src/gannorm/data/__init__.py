@@ -1,13 +1,25 @@
 """Data sources and the store they all write (DESIGN.md section 2, ``data/``).
 
 Each source module has ``prepare(dataset, spec, out_dir, data_root) -> Store``: it reads its
-raw files (bundled with a package, or placed under ``data_root`` by a download rule) and
-streams them into a :class:`~gannorm.data.store.StoreWriter`. :data:`SOURCES` maps the
-config's ``source`` names to these functions.
+raw files (bundled with a package, or placed under ``<data_root>/<source>/`` by a download rule,
+see :mod:`gannorm.data.download`) and streams them into a
+:class:`~gannorm.data.store.StoreWriter`. :data:`SOURCES` maps the config's ``source`` names to
+these functions; :data:`DEFAULT_SIZES` gives each source's image side when ``size`` is not set,
+and :data:`NEEDS_DOWNLOAD` the sources with a download rule.
+
+Sources (default ``size``; raw files):
+
+* ``digits``: scikit-learn's handwritten digits (16; bundled)
+* ``photo_patches``: random patches of scikit-image's photographs (32; bundled)
+* ``cifar10``: CIFAR-10, train+test merged, optional class filter (32; downloaded)
+* ``celeba``: CelebA aligned faces, central 160 px crops (160; downloaded or placed)
+* ``lsun``: LSUN bedroom lmdb, centre 256 px crops (256; downloaded or placed)
+* ``imagenet``: ImageNet subset, 288 px targets with 72 px inputs (288; placed)
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,16 +27,23 @@ from gannorm.data.store import Store, StoreError, open_store  # noqa: F401
 
 PrepareFn = Callable[[str, dict[str, Any], Path, Path], Store]
 
-
-def _digits(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path) -> Store:
-    from gannorm.data import digits
-
-    return digits.prepare(dataset, spec, out_dir, data_root)
+DEFAULT_SIZES: dict[str, int] = {"digits": 16, "photo_patches": 32, "cifar10": 32, "celeba": 160, "lsun": 256,
+                                 "imagenet": 288}
+NEEDS_DOWNLOAD: tuple[str, ...] = ("cifar10", "celeba", "lsun", "imagenet")
 
 
-SOURCES: dict[str, PrepareFn] = {
-    "digits": _digits,
-}
+def _lazy(module: str) -> PrepareFn:
+    """A prepare function that imports its source module on first use (keeps imports light)."""
+
+    def run(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path) -> Store:
+        return importlib.import_module(f"gannorm.data.{module}").prepare(dataset, spec, out_dir, data_root)
+
+    run.__name__ = f"prepare_{module}"
+    run.__doc__ = f"Prepare a store from source {module!r} (see gannorm.data.{module})."
+    return run
+
+
+SOURCES: dict[str, PrepareFn] = {name: _lazy(name) for name in DEFAULT_SIZES}
 
 
 def prepare(dataset: str, spec: dict[str, Any], out_dir: str | Path, data_root: str | Path = "resources") -> Store:

@@ -5,6 +5,9 @@ Every data source (digits, CIFAR-10, CelebA, ...) is converted once into a store
     <dir>/images.npy   uint8, shape (N, C, H, W), values 0..255 (image = array / 255 in [0, 1])
     <dir>/store.json   sidecar: shape, per-channel mean/std, train/test split, source checksums,
                        skipped files
+    <dir>/inputs.npy   optional, uint8 (N, C, h, w): an aligned second image per image, e.g. the
+                       72 px low-resolution input of each 288 px target for 4x super-resolution
+                       (Mullery & Whelan); listed in the sidecar under ``inputs``
 
 Training then memory-maps ``images.npy`` and draws batches by index, so no image file is decoded
 per iteration. Sources stream images into a :class:`StoreWriter`; the array is written under a
@@ -15,6 +18,7 @@ leaves a store that :func:`open_store` accepts.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ from gannorm import __version__
 from gannorm.io import atomic_path, read_json, write_json
 
 ARRAY_NAME = "images.npy"
+INPUTS_NAME = "inputs.npy"
 SIDECAR_NAME = "store.json"
 FORMAT = "gannorm-store/1"
 
@@ -71,6 +76,10 @@ class StoreWriter:
     Use :meth:`add` for each batch of images (uint8, shape ``(B, C, H, W)``), :meth:`skip` for
     each unreadable source file, then :meth:`finish`. Nothing is visible under the final names
     until :meth:`finish` returns.
+
+    ``input_shape`` (optional, ``(C, h, w)``) adds a second, aligned array ``inputs.npy``: every
+    :meth:`add` then passes ``inputs`` of shape ``(B, *input_shape)`` beside the images (the
+    low-resolution inputs of a super-resolution pair).
     """
 
     directory: Path
@@ -78,6 +87,7 @@ class StoreWriter:
     image_shape: tuple[int, int, int]
     count: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    input_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -87,17 +97,30 @@ class StoreWriter:
         self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
         # Remove the final names first: a rerun after a crash starts clean, and a half-old,
         # half-new store can never be opened.
-        for name in (SIDECAR_NAME, ARRAY_NAME):
+        for name in (SIDECAR_NAME, ARRAY_NAME, INPUTS_NAME):
             (self.directory / name).unlink(missing_ok=True)
+        # Leftovers of a killed earlier run (partial arrays under temporary names).
+        for name in (ARRAY_NAME, INPUTS_NAME):
+            for stale in self.directory.glob(f".{name}.*-*"):
+                stale.unlink(missing_ok=True)
         self._tmp = self.directory / f".{ARRAY_NAME}.partial-{os.getpid()}"
         self._array = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.uint8,
                                                 shape=(self.capacity, *self.image_shape))
+        self._inputs_tmp: Path | None = None
+        if self.input_shape is not None:
+            self.input_shape = tuple(int(s) for s in self.input_shape)  # type: ignore[assignment]
+            self._inputs_tmp = self.directory / f".{INPUTS_NAME}.partial-{os.getpid()}"
+            self._inputs = np.lib.format.open_memmap(self._inputs_tmp, mode="w+", dtype=np.uint8,
+                                                     shape=(self.capacity, *self.input_shape))
         channels = self.image_shape[0]
         self._sums = np.zeros((self.capacity, channels), dtype=np.float64)
         self._sq_sums = np.zeros((self.capacity, channels), dtype=np.float64)
 
-    def add(self, images: np.ndarray) -> None:
+    def add(self, images: np.ndarray, inputs: np.ndarray | None = None) -> None:
         """Append images, uint8 array of shape ``(B, C, H, W)``.
+
+        ``inputs`` (uint8 ``(B, *input_shape)``) is required exactly when the writer was made
+        with ``input_shape``.
 
         Raises:
             ValueError: wrong dtype or shape, or more images than ``capacity``.
@@ -112,6 +135,19 @@ class StoreWriter:
         end = self.count + len(images)
         if end > self.capacity:
             raise ValueError(f"more images than the store's capacity {self.capacity}")
+        if self.input_shape is None:
+            if inputs is not None:
+                raise ValueError("inputs given, but the store was made without input_shape")
+        else:
+            if inputs is None:
+                raise ValueError(f"this store pairs every image with an input of shape {self.input_shape}")
+            inputs = np.asarray(inputs)
+            if inputs.ndim == 3:
+                inputs = inputs[None]
+            if inputs.dtype != np.uint8 or tuple(inputs.shape) != (len(images), *self.input_shape):
+                raise ValueError(f"inputs must be uint8 of shape {(len(images), *self.input_shape)}, "
+                                 f"got {inputs.dtype} {tuple(inputs.shape)}")
+            self._inputs[self.count:end] = inputs
         self._array[self.count:end] = images
         values = images.astype(np.float64) / 255.0
         self._sums[self.count:end] = values.mean(axis=(2, 3))
@@ -135,25 +171,16 @@ class StoreWriter:
             StoreError: no usable image was added.
         """
         if self.count == 0:
-            self._array._mmap.close()  # type: ignore[attr-defined]
-            self._tmp.unlink(missing_ok=True)
+            self.abort()
             detail = f"; {len(self.skipped)} files skipped, first: {self.skipped[0]}" if self.skipped else ""
             raise StoreError(f"no usable images for dataset {dataset!r}{detail}")
         self._array.flush()
-        if self.count < self.capacity:  # skipped files: copy into an array of the exact size
-            final = self.directory / f".{ARRAY_NAME}.exact-{os.getpid()}"
-            exact = np.lib.format.open_memmap(final, mode="w+", dtype=np.uint8,
-                                              shape=(self.count, *self.image_shape))
-            step = 4096
-            for start in range(0, self.count, step):
-                exact[start:start + step] = self._array[start:min(start + step, self.count)]
-            exact.flush()
-            del exact
-            del self._array
-            self._tmp.unlink()
-            self._tmp = final
-        else:
-            del self._array
+        self._tmp = _fit_npy(self._array, self._tmp, self.count, ARRAY_NAME)
+        del self._array
+        if self._inputs_tmp is not None:
+            self._inputs.flush()
+            self._inputs_tmp = _fit_npy(self._inputs, self._inputs_tmp, self.count, INPUTS_NAME)
+            del self._inputs
         if test_indices is not None:
             test = np.unique(np.asarray(test_indices, dtype=np.int64))
             if len(test) == 0 or test.min() < 0 or test.max() >= self.count:
@@ -183,28 +210,82 @@ class StoreWriter:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "gannorm_version": __version__,
         }
+        if self._inputs_tmp is not None:
+            sidecar["inputs"] = {"file": INPUTS_NAME, "shape": [self.count, *self.input_shape], "dtype": "uint8"}
         if extra:
             sidecar.update(extra)
         os.replace(self._tmp, self.directory / ARRAY_NAME)
+        if self._inputs_tmp is not None:
+            os.replace(self._inputs_tmp, self.directory / INPUTS_NAME)
         write_json(self.directory / SIDECAR_NAME, sidecar)
         return open_store(self.directory)
 
     def abort(self) -> None:
-        """Remove the partial array (call on an error before :meth:`finish`)."""
+        """Remove the partial array(s) (call on an error before :meth:`finish`)."""
         if hasattr(self, "_array"):
             del self._array
+        if hasattr(self, "_inputs"):
+            del self._inputs
         self._tmp.unlink(missing_ok=True)
+        if getattr(self, "_inputs_tmp", None) is not None:
+            self._inputs_tmp.unlink(missing_ok=True)
+
+
+def _fit_npy(array: np.memmap, path: Path, count: int, name: str) -> Path:
+    """Make the ``.npy`` at ``path`` hold only its first ``count`` rows; return its path.
+
+    When files were skipped the array was made for more images than it holds. The header is
+    rewritten in place and the file truncated (numpy pads headers so the first axis can change
+    without moving the data), so a large store (LSUN) is never copied; if the header would change
+    length the rows are copied into a new file instead. ``array`` is the open memmap of ``path``;
+    the caller drops it afterwards.
+    """
+    capacity = array.shape[0]
+    if count == capacity:
+        return path
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(array.dtype),
+                                                  "fortran_order": False, "shape": (count, *array.shape[1:])})
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(handle)
+        else:
+            np.lib.format.read_array_header_2_0(handle)
+        offset = handle.tell()
+    if version == (1, 0) and len(header.getvalue()) == offset:
+        array._mmap.close()  # type: ignore[attr-defined]
+        with open(path, "r+b") as handle:
+            handle.write(header.getvalue())
+            handle.truncate(offset + count * row_bytes)
+        return path
+    final = path.parent / f".{name}.exact-{os.getpid()}"
+    exact = np.lib.format.open_memmap(final, mode="w+", dtype=array.dtype, shape=(count, *array.shape[1:]))
+    step = 4096
+    for start in range(0, count, step):
+        exact[start:start + step] = array[start:min(start + step, count)]
+    exact.flush()
+    del exact
+    array._mmap.close()  # type: ignore[attr-defined]
+    path.unlink()
+    return final
 
 
 @dataclass
 class Store:
-    """An opened store. ``images`` is a read-only memory map, uint8 ``(N, C, H, W)``."""
+    """An opened store. ``images`` is a read-only memory map, uint8 ``(N, C, H, W)``.
+
+    ``inputs`` is the optional aligned second array (uint8 ``(N, C, h, w)``, e.g. the 72 px
+    super-resolution inputs of 288 px images), else ``None``.
+    """
 
     directory: Path
     meta: dict[str, Any]
     images: np.ndarray
     train_indices: np.ndarray
     test_indices: np.ndarray
+    inputs: np.ndarray | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -252,4 +333,19 @@ def open_store(directory: str | os.PathLike) -> Store:
     if len(test) != split.get("test_count") or (len(test) and (test.min() < 0 or test.max() >= images.shape[0])):
         raise StoreError(f"{sidecar_path}: split does not match the {images.shape[0]} images of {array_path}")
     train = np.setdiff1d(np.arange(images.shape[0]), test)
-    return Store(directory=directory, meta=meta, images=images, train_indices=train, test_indices=test)
+    inputs = None
+    if meta.get("inputs"):
+        inputs_path = directory / str(meta["inputs"].get("file", INPUTS_NAME))
+        if not inputs_path.is_file():
+            raise StoreError(f"{inputs_path}: missing, but {sidecar_path} lists it; rerun the prepare rule")
+        try:
+            inputs = np.load(inputs_path, mmap_mode="r")
+        except (ValueError, OSError) as err:
+            raise StoreError(f"{inputs_path}: unreadable array ({err})") from err
+        if inputs.dtype != np.uint8 or list(inputs.shape) != list(meta["inputs"].get("shape", [])) \
+                or inputs.shape[0] != images.shape[0]:
+            raise StoreError(f"{sidecar_path}: sidecar says inputs shape {meta['inputs'].get('shape')}, but "
+                             f"{inputs_path} has {inputs.dtype} {list(inputs.shape)} for {images.shape[0]} images; "
+                             f"rerun the prepare rule")
+    return Store(directory=directory, meta=meta, images=images, train_indices=train, test_indices=test,
+                 inputs=inputs)
