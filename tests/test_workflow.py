@@ -71,7 +71,7 @@ def test_dry_run_lists_one_training_and_evaluation_job_per_cell(tmp_path):
         if len(parts) == 2 and parts[1].isdigit():
             table[parts[0]] = int(parts[1])
     assert table["train"] == cells and table["final_eval"] == cells
-    assert table["prepare_dataset"] == 1 and table["report"] == 1
+    assert table["prepare_dataset"] == len(config["datasets"]) and table["report"] == 1
 
 
 @pytest.mark.workflow

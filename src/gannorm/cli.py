@@ -3,6 +3,7 @@
     python -m gannorm prepare  --dataset NAME --spec JSON --out DIR [--data-root DIR]
     python -m gannorm train    --store DIR --study NAME --spec JSON --architecture dcgan
                                --variant V --seed K --out RUN_DIR [--device D] [--threads N]
+                               [--no-resume] [--jobs-per-gpu K] [--gpu-lock-dir DIR]
     python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
     python -m gannorm report ...   (see gannorm.report.cli)
 
@@ -49,13 +50,22 @@ def _prepare(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from gannorm.data.store import open_store
     from gannorm.provenance import resolve_device
-    from gannorm.train.loop import train_dcgan
+    from gannorm.train.loop import EXIT_SIGTERM, TrainingInterrupted, train_dcgan
 
     _set_threads(args.threads)
     if args.architecture != "dcgan":
         raise SystemExit(f"architecture {args.architecture!r} is not available; known: dcgan")
-    result = train_dcgan(open_store(args.store), args.spec, study=args.study, variant=args.variant, seed=args.seed,
-                         out_dir=args.out, device=resolve_device(args.device))
+    if args.jobs_per_gpu is not None:
+        os.environ["GANNORM_JOBS_PER_GPU"] = str(args.jobs_per_gpu)
+    if args.gpu_lock_dir is not None:
+        os.environ["GANNORM_GPU_LOCK_DIR"] = args.gpu_lock_dir
+    try:
+        result = train_dcgan(open_store(args.store), args.spec, study=args.study, variant=args.variant,
+                             seed=args.seed, out_dir=args.out, device=resolve_device(args.device),
+                             resume=not args.no_resume)
+    except TrainingInterrupted as err:  # SIGTERM (preemption, time limit): state saved, rerun continues
+        print(f"{args.out}: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_SIGTERM) from err
     print(f"{args.out}: {result.outcome} after {result.iterations_done} iterations; best running reconstruction "
           f"loss {result.best_running_recon} at iteration {result.best_iteration}")
 
@@ -93,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--variant", required=True)
             p.add_argument("--seed", type=int, required=True)
             p.add_argument("--out", required=True)
+            p.add_argument("--no-resume", action="store_true",
+                           help="ignore a resume checkpoint in RUN_DIR/resume/ and start over")
+            p.add_argument("--jobs-per-gpu", type=int, default=None,
+                           help="jobs sharing one GPU (sets GANNORM_JOBS_PER_GPU; see gannorm.gpu)")
+            p.add_argument("--gpu-lock-dir", default=None,
+                           help="folder of the per-GPU lock files (sets GANNORM_GPU_LOCK_DIR)")
         else:
             p.add_argument("--run", required=True, help="the run folder")
         p.set_defaults(func=func)

@@ -2,9 +2,14 @@
 # is one training job and one final evaluation (DESIGN.md section 3).
 import json
 
+import os
+
 from gannorm.config import check_config
+from gannorm.gpu import export_settings
 
 check_config(config)
+# GPU claim settings (gannorm.gpu.claim_for_job reads them in every job) go through the environment.
+export_settings(config["gpu"])
 
 RESULTS = f"results/{config['name']}"
 STUDIES = config["studies"]
@@ -44,6 +49,11 @@ def cells(study):
 
 def study_run_dirs(study):
     return [run_dir(study, *cell) for cell in cells(study)]
+
+
+def gpus_per_job(stage):
+    """The `gpu` resource of a training/evaluation job: none on device cpu."""
+    return 0 if config["device"] == "cpu" else config["resources"][stage]["gpu"]
 
 
 def study_json(wildcards):

@@ -16,13 +16,14 @@ rule final_eval:
         study=study_json,
         store=study_store,
         device=config["device"],
+        run_dir=lambda w, output: os.path.dirname(output.final),
     log:
         f"{RESULTS}/logs/final_eval/{{study}}/{{arch}}-{{variant}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/final_eval/{{study}}/{{arch}}-{{variant}}/seed{{seed}}.tsv"
     threads: config["threads"]["evaluate"]
     resources:
-        gpu=config["resources"]["evaluate"]["gpu"],
+        gpu=gpus_per_job("evaluate"),
         mem_mb=config["resources"]["evaluate"]["mem_mb"],
         runtime=config["resources"]["evaluate"]["runtime"],
     conda:
@@ -30,6 +31,6 @@ rule final_eval:
     shell:
         cli(
             "evaluate --store {params.store} --spec {params.study:q} --device {params.device} --threads {threads}",
-            "--run {RESULTS}/runs/{wildcards.study}/{wildcards.arch}-{wildcards.variant}/seed{wildcards.seed}",
+            "--run {params.run_dir:q}",
             "> {log} 2>&1",
         )

@@ -1,5 +1,12 @@
 # Store -> trained run: one job per cell and seed; one GPU per job when run on GPUs.
-
+#
+# GPUs: `snakemake --resources gpu=N` bounds the jobs running at once; each job then claims a free
+# GPU itself (gannorm.gpu: a lock file per device slot, CUDA_VISIBLE_DEVICES set before torch starts
+# CUDA), k jobs per GPU with config gpu.jobs_per_gpu = k. On device cpu the jobs ask for no GPU.
+#
+# Resume: the job writes <run>/resume/ every train.resume_every iterations and on SIGTERM. It is not
+# a declared output, so Snakemake keeps it when the job fails; rerun with --rerun-incomplete and the
+# job continues from it. It is removed when the run finishes.
 
 rule train:
     input:
@@ -15,13 +22,14 @@ rule train:
         study=study_json,
         store=study_store,
         device=config["device"],
+        run_dir=lambda w, output: os.path.dirname(output.metrics),
     log:
         f"{RESULTS}/logs/train/{{study}}/{{arch}}-{{variant}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{study}}/{{arch}}-{{variant}}/seed{{seed}}.tsv"
     threads: config["threads"]["train"]
     resources:
-        gpu=config["resources"]["train"]["gpu"],
+        gpu=gpus_per_job("train"),
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
     conda:
@@ -31,6 +39,6 @@ rule train:
             "train --store {params.store} --study {wildcards.study} --spec {params.study:q}",
             "--architecture {wildcards.arch} --variant {wildcards.variant} --seed {wildcards.seed}",
             "--device {params.device} --threads {threads}",
-            "--out {RESULTS}/runs/{wildcards.study}/{wildcards.arch}-{wildcards.variant}/seed{wildcards.seed}",
+            "--out {params.run_dir:q}",
             "> {log} 2>&1",
         )

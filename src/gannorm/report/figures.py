@@ -71,8 +71,9 @@ def read_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
 def plot_running_loss(runs: Sequence[dict[str, Any]], out: str | os.PathLike, title: str | None = None) -> None:
     """Running reconstruction loss (per-pixel MSE, y) over training iterations (x).
 
-    One colour per variant, one thin line per seed; a diverged run's last finite value is
-    marked with an ``x``. The y axis is logarithmic when all plotted values are positive.
+    One colour per variant, one thin line per seed; a diverged run is marked with an ``x`` at the
+    iteration where it diverged (at its last finite running loss), listed under the axes and in
+    the legend, so it appears as a result. The y axis is logarithmic when all plotted values are positive.
 
     Args:
         runs: run records (see :func:`gannorm.report.tables.load_run`).
@@ -97,15 +98,29 @@ def plot_running_loss(runs: Sequence[dict[str, Any]], out: str | os.PathLike, ti
         labelled.add(variant)
         plotted.append(points["running_recon"].to_numpy())
         if run["outcome"] == "diverged":
-            ax.plot(points["iteration"].iloc[-1], points["running_recon"].iloc[-1], marker="x", markersize=8,
-                    color=colours[variant], linestyle="none")
+            # the x sits at the iteration where the losses became NaN/Inf, at the last finite value
+            at = run.get("iterations_done")
+            at = points["iteration"].iloc[-1] if at is None or pd.isna(at) else at
+            ax.plot([points["iteration"].iloc[-1], at], [points["running_recon"].iloc[-1]] * 2, linestyle=":",
+                    color=colours[variant], linewidth=1.0)
+            ax.plot(at, points["running_recon"].iloc[-1], marker="x", markersize=9, markeredgewidth=2,
+                    color=colours[variant], linestyle="none", gid="diverged")
+    diverged = [r for r in runs if r["outcome"] == "diverged"]
     if plotted:
         values = np.concatenate(plotted)
         if (values > 0).all():
             ax.set_yscale("log")
+        if diverged:
+            ax.plot([], [], marker="x", color="black", linestyle="none", markeredgewidth=2, label="diverged")
         ax.legend(title="variant", fontsize="small")
     else:
         ax.text(0.5, 0.5, "no running evaluation logged", ha="center", va="center", transform=ax.transAxes)
+    if diverged:
+        names = ", ".join(f"{r['variant']} seed {r['seed']}"
+                          + ("" if pd.isna(r.get("iterations_done", np.nan)) else f" at {int(r['iterations_done']):,}")
+                          for r in diverged)
+        ax.annotate(f"diverged (NaN/Inf losses): {names}", xy=(0, -0.22), xycoords="axes fraction",
+                    fontsize="small", color="0.25", annotation_clip=False)
     ax.set_xlabel("iteration")
     ax.set_ylabel("running reconstruction loss")
     if title:

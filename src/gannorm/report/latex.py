@@ -212,7 +212,8 @@ def build_pdf(tex: str | os.PathLike, results_dir: str | os.PathLike, studies: S
               out_pdf: str | os.PathLike, run_name: str | None = None, log_lines: int = 60) -> Path:
     """Compile the report with latexmk and copy the PDF atomically to ``out_pdf``.
 
-    Writes ``studies.tex`` and ``meta.tex`` and a copy of ``tex`` into ``<results_dir>/report/``
+    Writes ``studies.tex``, ``meta.tex``, the provenance appendix ``provenance.tex`` (+ ``.csv``,
+    :mod:`gannorm.report.provenance`) and a copy of ``tex`` into ``<results_dir>/report/``
     and runs ``latexmk -pdf -interaction=nonstopmode -halt-on-error`` there. The per-study
     files (:func:`study_files`) must exist.
 
@@ -243,6 +244,9 @@ def build_pdf(tex: str | os.PathLike, results_dir: str | os.PathLike, studies: S
                          + ", ".join(missing))
     write_text(build_dir / "studies.tex", studies_index(studies))
     write_text(build_dir / "meta.tex", meta_tex(run_name or results_dir.name))
+    from gannorm.report.provenance import write_appendix
+
+    write_appendix(results_dir, studies, build_dir / "provenance.tex", build_dir / "provenance.csv")
     shutil.copyfile(tex, build_dir / "report.tex")
     env = dict(os.environ)
     env["TEXINPUTS"] = os.pathsep.join([str(build_dir), str(results_dir), str(tex.parent), ""])

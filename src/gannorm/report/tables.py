@@ -240,7 +240,7 @@ def table_to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
     groups: list[str] = []
     for _, row in table[table["kind"] == "run"].iterrows():
         display.append({"Variant": escape_latex(str(row["variant"])), "Seed": str(row["seed"]),
-                        "Outcome": escape_latex(str(row["outcome"])),
+                        "Outcome": _outcome_cell(row),
                         "Opt. iteration": format_iteration(row["best_iteration"]),
                         "Running loss": format_loss(row["running_loss"]),
                         "Final loss (best)": format_loss(row["final_loss_best"]),
@@ -290,6 +290,16 @@ def table_to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
     return ("\\begin{table}[htbp]\n\\centering\n\\small\n\\resizebox{\\linewidth}{!}{%\n"
             + "\n".join(out) + "\n}\n"
             + f"\\caption{{{caption}}}\n\\label{{{label}}}\n\\end{{table}}\n")
+
+
+def _outcome_cell(row: pd.Series) -> str:
+    """The Outcome cell of a run row: ``\\textbf{diverged} at 1,234`` for a diverged run, else the outcome."""
+    from gannorm.report.latex import escape_latex
+
+    if row["outcome"] == "diverged":
+        at = row.get("iterations_done")
+        return "\\textbf{diverged}" + ("" if at is None or pd.isna(at) else f" at {format_iteration(at)}")
+    return escape_latex(str(row["outcome"]))
 
 
 def variant_summary(table: pd.DataFrame) -> pd.DataFrame:

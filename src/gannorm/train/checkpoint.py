@@ -45,3 +45,134 @@ def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device 
     generator = Generator(DCGANSpec(**model))
     generator.load_state_dict(state["generator"])
     return generator.to(device).eval()
+
+
+# --- resume checkpoints -----------------------------------------------------------------------
+#
+# A resume checkpoint holds everything a training run needs to continue bit-identically: model and
+# optimiser states, every RNG state, the sampler position, the metrics rows so far and the best
+# state so far. It lives in ``<run_dir>/resume/`` (not a declared Snakemake output, so Snakemake
+# does not delete it when a job fails) as ``latest.pt`` and ``previous.pt``.
+#
+# File format: one header line ``GANNORM-RESUME/1 <sha256 hex of the payload>\n`` followed by the
+# payload, a ``torch.save`` archive. The checksum catches truncated and bit-flipped files that
+# ``torch.load`` could still read.
+
+RESUME_MAGIC = b"GANNORM-RESUME/1"
+RESUME_LATEST = "latest.pt"
+RESUME_PREVIOUS = "previous.pt"
+
+
+class CorruptCheckpoint(RuntimeError):
+    """A resume checkpoint is truncated, corrupt or not a resume checkpoint (the message says which)."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` as the new ``latest.pt`` of ``directory``, keeping the old one as ``previous.pt``.
+
+    The new file is written and fsynced under a temporary name first; then ``latest.pt`` is renamed
+    to ``previous.pt`` and the temporary file to ``latest.pt``. A crash at any point leaves at least
+    one complete checkpoint (``latest.pt``, or ``previous.pt`` when the crash fell between the two
+    renames), which :func:`load_resume` finds.
+
+    Returns:
+        The path of ``latest.pt``.
+    """
+    import hashlib
+    import io
+    import tempfile
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    header = RESUME_MAGIC + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{RESUME_LATEST}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(header)
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        latest, previous = directory / RESUME_LATEST, directory / RESUME_PREVIOUS
+        if latest.exists():
+            os.replace(latest, previous)
+        os.replace(tmp, latest)
+        _fsync_dir(directory)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return directory / RESUME_LATEST
+
+
+def read_resume(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and verify one resume checkpoint file.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CorruptCheckpoint: bad header, checksum mismatch (truncated or altered) or unreadable payload.
+    """
+    import hashlib
+    import io
+
+    path = Path(path)
+    data = path.read_bytes()
+    newline = data.find(b"\n", 0, 200)
+    parts = data[:newline].split(b" ") if newline > 0 else []
+    if len(parts) != 2 or parts[0] != RESUME_MAGIC:
+        raise CorruptCheckpoint(f"{path}: not a resume checkpoint (bad header)")
+    payload = data[newline + 1:]
+    if hashlib.sha256(payload).hexdigest().encode() != parts[1]:
+        raise CorruptCheckpoint(f"{path}: checksum mismatch ({len(payload)} payload bytes); file truncated or corrupt")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - torch raises several types
+        raise CorruptCheckpoint(f"{path}: unreadable payload ({type(err).__name__}: {err})") from err
+
+
+def load_resume(directory: str | os.PathLike, log=None) -> tuple[dict[str, Any], Path] | None:
+    """The newest good resume checkpoint in ``directory``: ``latest.pt``, else ``previous.pt``.
+
+    A corrupt or missing ``latest.pt`` is reported through ``log`` (a ``print``-like callable;
+    default: stderr) and ``previous.pt`` is tried. Stale temporary files of an interrupted write
+    are removed.
+
+    Returns:
+        ``(state, path)`` of the checkpoint used, or ``None`` when neither file is usable.
+    """
+    import sys
+
+    directory = Path(directory)
+    if log is None:
+        def log(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+    if not directory.is_dir():
+        return None
+    for stale in directory.glob(f".{RESUME_LATEST}.*.tmp"):
+        log(f"resume: removing {stale.name}, left by an interrupted checkpoint write")
+        stale.unlink(missing_ok=True)
+    for name in (RESUME_LATEST, RESUME_PREVIOUS):
+        path = directory / name
+        if not path.exists():
+            if name == RESUME_LATEST and (directory / RESUME_PREVIOUS).exists():
+                log(f"resume: {path} is missing; trying {RESUME_PREVIOUS}")
+            continue
+        try:
+            return read_resume(path), path
+        except CorruptCheckpoint as err:
+            log(f"resume: WARNING: {err}; " + ("trying previous.pt" if name == RESUME_LATEST else "starting over"))
+    return None

@@ -1,0 +1,80 @@
+"""Failures are results, and provenance: a diverged run is marked in the table and in the running-loss
+figure; the report's provenance appendix lists every run's commit, device, wall time and outcome,
+and the versions once. Uses the fake run folders of test_report (weight seed 1 diverged at 150)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gannorm.report import figures, tables
+from gannorm.report.provenance import provenance_latex, provenance_table, run_dirs_from_tables, write_appendix
+from test_report import STUDY, results  # noqa: F401  (fixture)
+
+
+def test_diverged_run_is_marked_in_running_loss_figure(results, tmp_path, monkeypatch):  # noqa: F811
+    _, dirs = results
+    captured = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
+    figures.plot_running_loss(tables.load_runs(dirs), tmp_path / "x.pdf")
+    ax = captured["fig"].axes[0]
+    marks = [line for line in ax.lines if line.get_gid() == "diverged"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [150]  # at the divergence iteration
+    assert "diverged" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("weight seed 1 at 150" in t.get_text() for t in ax.texts)
+
+
+def test_diverged_run_is_marked_in_table(results):  # noqa: F811
+    _, dirs = results
+    table = tables.build_table(tables.load_runs(dirs))
+    tex = tables.table_to_latex(table, "c", "tab:x")
+    assert "\\textbf{diverged} at 150" in tex
+    assert tex.count("diverged") >= 2  # the run row and the variant's "1 of 2 diverged"
+
+
+def test_provenance_appendix_lists_runs_and_versions_once(results):  # noqa: F811
+    root, dirs = results
+    run = json.loads((dirs[0] / "run.json").read_text())
+    run.update(git={"sha": "0123456789abcdef", "dirty": True}, wall_seconds=4000.0, resume={"attempts": 3},
+               gpu={"claimed": {"id": "2", "slot": 0}, "CUDA_VISIBLE_DEVICES": "2"},
+               device="cuda:0 NVIDIA H100_test")
+    (dirs[0] / "run.json").write_text(json.dumps(run))
+    tables.write_table_files(tables.build_table(tables.load_runs(dirs)), root / "tables" / f"{STUDY}.csv",
+                             root / "tables" / f"{STUDY}.tex", "c", "tab:x")
+    assert run_dirs_from_tables(root, [STUDY]) == dirs
+    table, versions = provenance_table(dirs)
+    assert list(table["outcome"]) == ["completed", "completed", "completed", "diverged"]
+    assert table.loc[0, "git"] == "0123456789+dirty" and table.loc[1, "git"] == "unknown"
+    assert table.loc[0, "attempts"] == 3 and table.loc[0, "gpu"] == "2 (slot 0)"
+    assert len(versions) == 1 and versions[0][0] == {"python": "3.11", "torch": "2.0"}
+    out = root / "report" / "provenance.tex"
+    write_appendix(root, [STUDY], out, root / "report" / "provenance.csv")
+    tex = out.read_text()
+    for needle in ("\\section{Provenance}", "\\begin{longtable}", "0123456789+dirty", "1.11 h", "12.5 s",
+                   "NVIDIA H100\\_test [GPU 2 (slot 0)]", "diverged", "Versions (all runs).", "python 3.11"):
+        assert needle in tex, needle
+    assert tex.count("python 3.11") == 1
+
+
+def test_provenance_appendix_without_runs():
+    table, versions = provenance_table([])
+    assert "No run records" in provenance_latex(table, versions)
+
+
+def test_versions_differing_between_runs_are_listed_per_set(results):  # noqa: F811
+    _, dirs = results
+    run = json.loads((dirs[1] / "run.json").read_text())
+    run["versions"] = {"python": "3.12", "torch": "2.5"}
+    (dirs[1] / "run.json").write_text(json.dumps(run))
+    table, versions = provenance_table(dirs)
+    assert [len(labels) for _, labels in versions] == [3, 1]
+    tex = provenance_latex(table, versions)
+    assert "set 1 (3 runs" in tex and "set 2 (1 runs: xiang\\_li/vanilla/1)" in tex
+
+
+@pytest.mark.parametrize("seconds,text", [(12.5, "12.5 s"), (600, "10.0 min"), (7200, "2.00 h")])
+def test_duration_format(seconds, text):
+    from gannorm.report.provenance import _duration
+
+    assert _duration(seconds) == text
