@@ -349,7 +349,7 @@ def test_paper_config_is_valid_and_names_all_four_datasets():
     config = validated(yaml.safe_load((REPO / "configs/paper.yaml").read_text()))
     check_config(config)
     sources = {spec["source"] for spec in config["datasets"].values()}
-    assert sources == {"cifar10", "celeba", "lsun", "imagenet"}
+    assert sources == {"cifar10", "celeba", "lsun", "imagenet", "toy2d"}
     assert config["datasets"]["cifar10_frogs"]["classes"] == [6]
     assert config["datasets"]["imagenet_sr"]["max_images"] == 19439
 

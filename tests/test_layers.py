@@ -105,3 +105,76 @@ def test_clip_slopes_clamps_prelu_and_tprelu_to_unit_interval():
     assert net[0].weight.tolist() == pytest.approx([0.0, 0.3, 1.0])
     assert net[1].weight.tolist() == pytest.approx([1.0, 0.0, 0.9])
     assert net[1].bias.tolist() == [-5.0, 5.0, 0.0], "thresholds are not clipped"
+
+
+# --- weight-normalized addition (Appendix B, eq. 17) and mean-only BN (Appendix D.2) -------------
+
+from gannorm.models.layers import MeanOnlyBatchNorm2d, WNAddition  # noqa: E402
+
+
+def test_wn_addition_equals_equation_17_per_channel():
+    torch.manual_seed(5)
+    layer = WNAddition(3).double()
+    w1, w2 = torch.tensor([0.5, -2.0, 0.0]), torch.tensor([1.5, 0.3, -1.0])
+    with torch.no_grad():
+        layer.weight_residue.copy_(w1)
+        layer.weight_shortcut.copy_(w2)
+    a, b = torch.randn(2, 3, 4, 4, dtype=torch.float64), torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    for c in range(3):
+        expected = (w1[c] * a[:, c] + w2[c] * b[:, c]) / math.sqrt(w1[c] ** 2 + w2[c] ** 2 + 1e-6)
+        torch.testing.assert_close(layer(a, b)[:, c], expected.double())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_wn_addition_keeps_unit_variance_for_any_weights(seed):
+    gen = torch.Generator().manual_seed(seed)
+    channels = 4
+    layer = WNAddition(channels)
+    with torch.no_grad():  # random weights of either sign and very different sizes per channel
+        layer.weight_residue.copy_(torch.randn(channels, generator=gen) * torch.tensor([0.1, 1.0, 3.0, 10.0]))
+        layer.weight_shortcut.copy_(torch.randn(channels, generator=gen))
+    x_residue = torch.randn(4096, channels, 4, 4, generator=gen)
+    x_shortcut = torch.randn(4096, channels, 4, 4, generator=gen)  # independent of x_residue
+    with torch.no_grad():
+        y = layer(x_residue, x_shortcut)
+    per_channel = y.transpose(0, 1).reshape(channels, -1)
+    assert per_channel.mean(dim=1).abs().max() < 0.02
+    torch.testing.assert_close(per_channel.var(dim=1), torch.ones(channels), atol=0.03, rtol=0)
+    # a plain sum would not: variance w1^2 + w2^2
+    with torch.no_grad():
+        plain = (layer.weight_residue.view(1, -1, 1, 1) * x_residue + layer.weight_shortcut.view(1, -1, 1, 1) * x_shortcut)
+    assert float(plain.transpose(0, 1).reshape(channels, -1).var(dim=1).sub(1).abs().max()) > 0.3
+
+
+def test_wn_addition_starts_as_the_shortcut():
+    layer = WNAddition(5)
+    assert layer.weight_residue.tolist() == [0.0] * 5 and layer.weight_shortcut.tolist() == [1.0] * 5
+    residue = torch.randn(3, 5, 6, 6, requires_grad=True)
+    shortcut = torch.randn(3, 5, 6, 6)
+    y = layer(residue, shortcut)
+    torch.testing.assert_close(y, shortcut)
+    y.sum().backward()
+    assert float(residue.grad.abs().max()) == 0.0, "the residue branch is switched off at init"
+    assert float(layer.weight_residue.grad.abs().max()) > 0, "but its weight learns"
+
+
+def test_wn_addition_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="WNAddition"):
+        WNAddition(4)(torch.zeros(2, 4, 3, 3), torch.zeros(2, 4, 6, 6))
+    with pytest.raises(ValueError, match="WNAddition"):
+        WNAddition(4)(torch.zeros(2, 3, 3, 3), torch.zeros(2, 3, 3, 3))
+
+
+def test_mean_only_batch_norm_subtracts_the_batch_mean_and_adds_the_bias():
+    torch.manual_seed(6)
+    layer = MeanOnlyBatchNorm2d(3, momentum=0.1)
+    with torch.no_grad():
+        layer.bias.copy_(torch.tensor([0.5, -1.0, 0.0]))
+    x = torch.randn(8, 3, 5, 5) * torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1) + torch.tensor([4.0, -2.0, 1.0]).view(1, 3, 1, 1)
+    y = layer.train()(x)
+    batch_mean = x.mean(dim=(0, 2, 3))
+    torch.testing.assert_close(y, x - batch_mean.view(1, 3, 1, 1) + layer.bias.view(1, 3, 1, 1))
+    torch.testing.assert_close(y.var(dim=(0, 2, 3)), x.var(dim=(0, 2, 3)))  # the variance is left alone
+    torch.testing.assert_close(layer.running_mean, 0.1 * batch_mean)
+    x2 = torch.randn(4, 3, 5, 5)
+    torch.testing.assert_close(layer.eval()(x2), x2 - 0.1 * batch_mean.view(1, 3, 1, 1) + layer.bias.view(1, 3, 1, 1))

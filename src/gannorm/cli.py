@@ -1,7 +1,7 @@
 """Command line interface; every Snakemake rule calls one of these subcommands.
 
     python -m gannorm prepare  --dataset NAME --spec JSON --out DIR [--data-root DIR]
-    python -m gannorm train    --store DIR --study NAME --spec JSON --architecture dcgan
+    python -m gannorm train    --store DIR --study NAME --spec JSON --architecture ARCH
                                --variant V --seed K --out RUN_DIR [--device D] [--threads N]
                                [--no-resume] [--jobs-per-gpu K] [--gpu-lock-dir DIR]
     python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
@@ -43,40 +43,51 @@ def _prepare(args: argparse.Namespace) -> None:
 
     store = prepare(args.dataset, args.spec, args.out, args.data_root)
     meta = store.meta
-    print(f"{store.directory}: {meta['count']} images {meta['shape'][1:]}, train {meta['split']['train_count']}, "
-          f"test {meta['split']['test_count']}, skipped {meta['skipped_count']}")
+    print(f"{args.out}: {meta['count']} items {meta.get('shape', [None])[1:]}, train {meta['split']['train_count']}, "
+          f"test {meta['split']['test_count']}, skipped {meta.get('skipped_count', 0)}")
 
 
 def _train(args: argparse.Namespace) -> None:
-    from gannorm.data.store import open_store
     from gannorm.provenance import resolve_device
-    from gannorm.train.loop import EXIT_SIGTERM, TrainingInterrupted, train_dcgan
+    from gannorm.train.loop import EXIT_SIGTERM, TrainingInterrupted, train_run
 
     _set_threads(args.threads)
-    if args.architecture != "dcgan":
-        raise SystemExit(f"architecture {args.architecture!r} is not available; known: dcgan")
+    spec = dict(args.spec)
+    architecture = spec.setdefault("architecture", args.architecture or "dcgan")
+    if args.architecture is not None and args.architecture != architecture:
+        raise SystemExit(f"--architecture {args.architecture!r} does not match the study's architecture "
+                         f"{architecture!r}")
     if args.jobs_per_gpu is not None:
         os.environ["GANNORM_JOBS_PER_GPU"] = str(args.jobs_per_gpu)
     if args.gpu_lock_dir is not None:
         os.environ["GANNORM_GPU_LOCK_DIR"] = args.gpu_lock_dir
+    device = resolve_device(args.device)
+    if architecture == "toy2d":
+        from gannorm.data.toy2d import open_toy2d
+        from gannorm.train.toy2d import train_toy2d
+
+        result = train_toy2d(open_toy2d(args.store), spec, study=args.study, variant=args.variant, seed=args.seed,
+                             out_dir=args.out, device=device)
+        print(f"{args.out}: {getattr(result, 'outcome', result)}")
+        return
+    from gannorm.data.store import open_store
+
     try:
-        result = train_dcgan(open_store(args.store), args.spec, study=args.study, variant=args.variant,
-                             seed=args.seed, out_dir=args.out, device=resolve_device(args.device),
-                             resume=not args.no_resume)
+        result = train_run(open_store(args.store), spec, study=args.study, variant=args.variant, seed=args.seed,
+                           out_dir=args.out, device=device, resume=not args.no_resume)
     except TrainingInterrupted as err:  # SIGTERM (preemption, time limit): state saved, rerun continues
         print(f"{args.out}: {err}", file=sys.stderr)
         raise SystemExit(EXIT_SIGTERM) from err
-    print(f"{args.out}: {result.outcome} after {result.iterations_done} iterations; best running reconstruction "
-          f"loss {result.best_running_recon} at iteration {result.best_iteration}")
+    print(f"{args.out}: {result.outcome} after {result.iterations_done} iterations; best running evaluation "
+          f"{result.best_running_recon} at iteration {result.best_iteration}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from gannorm.data.store import open_store
-    from gannorm.evaluate.final import final_evaluation
+    from gannorm.evaluate.final import evaluate_run
     from gannorm.provenance import resolve_device
 
     _set_threads(args.threads)
-    final_evaluation(open_store(args.store), args.spec, args.run, resolve_device(args.device))
+    evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=1)
         if name == "train":
             p.add_argument("--study", required=True)
-            p.add_argument("--architecture", default="dcgan")
+            p.add_argument("--architecture", default=None, help="checked against the study's architecture")
             p.add_argument("--variant", required=True)
             p.add_argument("--seed", type=int, required=True)
             p.add_argument("--out", required=True)

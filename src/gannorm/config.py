@@ -49,12 +49,8 @@ def check_config(config: dict[str, Any]) -> None:
     for name, spec in datasets.items():
         check_dataset(name, spec)
     for name, study in config["studies"].items():
-        if study.get("architecture", "dcgan") == "dcgan" and study["dataset"] in datasets:
-            spec = datasets[study["dataset"]]
-            try:
-                dcgan_map_sizes(dataset_size(spec))
-            except ConfigError as err:
-                raise ConfigError(f"datasets.{study['dataset']}.size (used by the dcgan study {name}): {err}") from None
+        if study["dataset"] in datasets:
+            check_study(name, study, datasets[study["dataset"]])
     for name, study in config["studies"].items():
         key = f"studies.{name}"
         dataset = study["dataset"]
@@ -73,6 +69,74 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}.evaluate.reconstructions: more than evaluate.images")
 
 
+#: The variants of each architecture (the same tuples as ``gannorm.models.<module>.VARIANTS``, kept
+#: here so that checking a config does not import torch; a test compares them).
+ARCHITECTURE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "dcgan": ("vanilla", "batch", "weight", "weight_affine", "weight_meanbn"),
+    "resnet": ("vanilla", "batch", "weight"),
+    "mlp": ("vanilla", "batch"),
+    "iwgan": ("tanh", "bn_tanh", "bn_clip"),
+    "wgan_resnet": ("critic_none", "critic_ln", "critic_gn4", "critic_gn8", "critic_gn16", "critic_gn32",
+                    "critic_gn64"),
+    "sr": ("tanh", "bn_tanh", "bn_clip"),
+    "toy2d": ("no_bn", "no_bn_shift", "split", "split_shift", "joint", "eval_g", "joint_eval_g", "joint_eval_g_shift",
+              "joint_both", "first_layer_mm", "all_layers_mm", "later_bn_shift"),
+}
+#: Sources of image data (every architecture but toy2d), of super-resolution pairs, of 2-D points.
+IMAGE_SOURCES = ("digits", "photo_patches", "cifar10", "celeba", "lsun", "imagenet")
+WGAN_RESNET_WIDTH = 128  # Gulrajani et al.'s critic features (wgan_resnet default model.width)
+
+
+def _power_of_two_times_4(size: int) -> bool:
+    return size >= 8 and size % 4 == 0 and (size // 4) & (size // 4 - 1) == 0
+
+
+def check_study(name: str, study: dict[str, Any], dataset: dict[str, Any]) -> None:
+    """Architecture-specific checks of one study against its dataset.
+
+    Raises:
+        ConfigError: naming ``studies.<name>.<key>`` (or the dataset key) and what is expected.
+    """
+    key = f"studies.{name}"
+    arch = study.get("architecture", "dcgan")
+    allowed = ARCHITECTURE_VARIANTS[arch]
+    for variant in study["variants"]:
+        if variant not in allowed:
+            raise ConfigError(f"{key}.variants: {variant!r} is not a variant of architecture {arch!r}; "
+                              f"its variants: {list(allowed)}")
+    source = dataset.get("source")
+    if arch == "toy2d":
+        if source != "toy2d":
+            raise ConfigError(f"{key}.dataset: architecture toy2d needs a dataset with source toy2d, "
+                              f"got {study['dataset']!r} (source {source!r})")
+        return
+    if source == "toy2d":
+        raise ConfigError(f"{key}.dataset: {study['dataset']!r} holds 2-D points (source toy2d); architecture "
+                          f"{arch!r} needs images")
+    size = dataset_size(dataset)
+    if arch == "sr":
+        if source not in ("photo_patches", "imagenet") or (source == "photo_patches" and not dataset.get("scale")):
+            raise ConfigError(f"{key}.dataset: architecture sr needs low-resolution inputs: a photo_patches dataset "
+                              f"with scale, or an imagenet dataset; {study['dataset']!r} has none")
+        scale = int(dataset.get("scale") or 4)
+        if scale & (scale - 1):
+            raise ConfigError(f"datasets.{study['dataset']}.scale: {scale}; the sr network upsamples by powers of two")
+    if arch in ("dcgan", "resnet"):
+        try:
+            dcgan_map_sizes(size)
+        except ConfigError as err:
+            raise ConfigError(f"datasets.{study['dataset']}.size (used by the {arch} study {name}): {err}") from None
+    if arch in ("iwgan", "wgan_resnet") and not _power_of_two_times_4(size):
+        raise ConfigError(f"datasets.{study['dataset']}.size: {size}; architecture {arch} (study {name}) needs "
+                          f"4 times a power of two (8, 16, 32, ...)")
+    if arch == "wgan_resnet":
+        width = int(study.get("model", {}).get("width", WGAN_RESNET_WIDTH))
+        for variant in study["variants"]:
+            if variant.startswith("critic_gn") and width % int(variant[len("critic_gn"):]):
+                raise ConfigError(f"{key}.model.width: {width} features cannot be split into the "
+                                  f"{variant[len('critic_gn'):]} groups of variant {variant}")
+
+
 COMMON_DATASET_KEYS = {"source", "size", "test_images", "split_seed"}
 SOURCE_KEYS: dict[str, set[str]] = {
     "digits": set(),
@@ -81,6 +145,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "celeba": {"download", "crop", "split", "max_images"},
     "lsun": {"download", "crop", "max_images", "category"},
     "imagenet": {"folder", "classes_file", "resize", "scale", "monitor", "max_images"},
+    "toy2d": {"points", "seed", "spread", "curvature", "noise", "offset"},
 }
 SPLIT_MODES = {"cifar10": ("merged", "official"), "celeba": ("official", "random")}
 CELEBA_SIDE = 178  # the aligned CelebA images are 178 x 218 (width x height)
@@ -146,5 +211,10 @@ def check_dataset(name: str, spec: dict[str, Any]) -> None:
         patches = int(spec.get("patches", 4096))
         if test_images >= patches:
             raise ConfigError(f"{key}.test_images: {test_images}, must be below patches ({patches})")
+    if source == "toy2d":
+        points = int(spec.get("points", 4096))
+        test_points = int(spec.get("test_images", 2048))
+        if test_points >= points:
+            raise ConfigError(f"{key}.test_images: {test_points} held-out points, must be below points ({points})")
     if spec.get("max_images") is not None and test_images >= int(spec["max_images"]):
         raise ConfigError(f"{key}.test_images: {test_images}, must be below max_images ({spec['max_images']})")

@@ -4,8 +4,10 @@
 #                      hand: ImageNet always, CelebA/LSUN when their hosts refuse); output: the
 #                      manifest <data_root>/<source>/download.json. Run on the submitting host
 #                      (localrules): cluster nodes often have no network.
-#   prepare_dataset    results/<name>/data/<dataset>/{images.npy,store.json}; its input is the
-#                      source's download manifest (none for the bundled digits, photo_patches)
+#   prepare_dataset    results/<name>/data/<dataset>/store.json (written last, so it marks a complete
+#                      store) beside images.npy (and inputs.npy), or points.npy for the 2-D toy
+#                      source; its input is the source's download manifest (none for the bundled
+#                      digits, photo_patches, toy2d)
 from gannorm.data.download import manifest_path, raw_inputs, rule_shell, rule_specs
 
 DATA_ROOT = config["data_root"]
@@ -80,7 +82,6 @@ rule prepare_dataset:
     input:
         lambda w: raw_inputs(DATASETS, w.dataset, DATA_ROOT),
     output:
-        images=f"{RESULTS}/data/{{dataset}}/images.npy",
         sidecar=f"{RESULTS}/data/{{dataset}}/store.json",
     params:
         spec=lambda w: json.dumps(DATASETS[w.dataset], sort_keys=True),

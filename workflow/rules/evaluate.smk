@@ -1,5 +1,7 @@
-# Trained run -> final evaluation: the 2,000-step reconstruction loss of the best and the last
-# checkpoint on the held-out test images (Xiang & Li 2017, section 5.1).
+# Trained run -> final evaluation of the best and the last checkpoint on held-out data
+# (gannorm.evaluate.final.evaluate_run): for every image GAN the 2,000-step reconstruction loss
+# (Xiang & Li 2017, section 5.1); for super-resolution the test perceptual loss and pixel
+# histograms; for the 2-D toy study the losses against ln 2, the mean shift and the energy distance.
 
 
 rule final_eval:
@@ -7,7 +9,6 @@ rule final_eval:
         best=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/checkpoints/best.pt",
         last=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/checkpoints/last.pt",
         run=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/run.json",
-        images=lambda w: f"{study_store(w)}/images.npy",
         sidecar=lambda w: f"{study_store(w)}/store.json",
     output:
         final=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/final_eval.json",

@@ -1,4 +1,6 @@
-# Store -> trained run: one job per cell and seed; one GPU per job when run on GPUs.
+# Store -> trained run: one job per cell and seed; one GPU per job when run on GPUs. The study's
+# architecture picks the training algorithm (gannorm.train.loop.objective_class: the GAN, WGAN-GP
+# or super-resolution objective under one harness; the 2-D toy study has its own short loop).
 #
 # GPUs: `snakemake --resources gpu=N` bounds the jobs running at once; each job then claims a free
 # GPU itself (gannorm.gpu: a lock file per device slot, CUDA_VISIBLE_DEVICES set before torch starts
@@ -10,7 +12,6 @@
 
 rule train:
     input:
-        images=lambda w: f"{study_store(w)}/images.npy",
         sidecar=lambda w: f"{study_store(w)}/store.json",
     output:
         metrics=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/metrics.csv",
@@ -18,6 +19,7 @@ rule train:
         last=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/checkpoints/last.pt",
         run=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/run.json",
         samples=directory(f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/samples"),
+        snapshots=directory(f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/snapshots"),
     params:
         study=study_json,
         store=study_store,

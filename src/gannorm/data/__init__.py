@@ -15,6 +15,8 @@ Sources (default ``size``; raw files):
 * ``celeba``: CelebA aligned faces, central 160 px crops (160; downloaded or placed)
 * ``lsun``: LSUN bedroom lmdb, centre 256 px crops (256; downloaded or placed)
 * ``imagenet``: ImageNet subset, 288 px targets with 72 px inputs (288; placed)
+* ``toy2d``: Johannsmeier's 2-D toy distribution (points, not images; generated from the seed;
+  its own store format, :mod:`gannorm.data.toy2d`)
 """
 
 from __future__ import annotations
@@ -43,7 +45,16 @@ def _lazy(module: str) -> PrepareFn:
     return run
 
 
+def _prepare_toy2d(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path):  # noqa: ARG001
+    """Prepare the 2-D toy points (see :func:`gannorm.data.toy2d.prepare_toy2d`)."""
+    from gannorm.data.toy2d import open_toy2d, prepare_toy2d
+
+    prepare_toy2d(spec, out_dir)
+    return open_toy2d(out_dir)
+
+
 SOURCES: dict[str, PrepareFn] = {name: _lazy(name) for name in DEFAULT_SIZES}
+SOURCES["toy2d"] = _prepare_toy2d
 
 
 def prepare(dataset: str, spec: dict[str, Any], out_dir: str | Path, data_root: str | Path = "resources") -> Store:

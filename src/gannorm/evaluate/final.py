@@ -1,4 +1,8 @@
-"""Final evaluation of a trained run (Xiang & Li 2017, section 5.1).
+"""Final evaluation of a trained GAN run (Xiang & Li 2017, section 5.1): the reconstruction loss.
+
+:func:`evaluate_run` picks the evaluation of a run's architecture: this reconstruction loss for
+every image GAN (dcgan, resnet, mlp, iwgan, wgan_resnet), :mod:`gannorm.evaluate.sr` for
+super-resolution and :mod:`gannorm.evaluate.toy2d` for the 2-D toy study.
 
 The best checkpoint (lowest running reconstruction loss) and the last ("converged") one are
 each evaluated with ``evaluate.steps`` RMSProp steps (2,000 in the paper) on the first
@@ -20,6 +24,7 @@ import torch
 from gannorm.data.store import Store
 from gannorm.evaluate.reconstruction import reconstruct
 from gannorm.io import atomic_path, read_json, write_json
+from gannorm.models.heads import UnitOutput
 from gannorm.train.checkpoint import generator_from_checkpoint, load_checkpoint
 
 
@@ -57,9 +62,9 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
     arrays = {"targets": targets[:keep].float().cpu().numpy()}
     for name in ("best", "last"):
         state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt", map_location=device)
-        generator = generator_from_checkpoint(state, device)
+        generator = UnitOutput(generator_from_checkpoint(state, device)).eval()  # images in [0, 1]
         entry: dict[str, Any] = {"iteration": state["iteration"],
-                                 "running_recon": _finite_or_none(state.get("running_recon"))}
+                                 "running_recon": _finite_or_none(state.get("running_recon", state.get("running")))}
         best = result["checkpoints"].get("best")
         if name == "last" and best is not None and best["iteration"] == entry["iteration"]:
             # The best running checkpoint is the last one: same weights, same result.
@@ -72,7 +77,7 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
             arrays[name] = np.full_like(arrays["targets"], np.nan)
         else:
             started = time.perf_counter()
-            rec = reconstruct(generator, targets, generator.spec.latent, cfg["steps"], lr=cfg["lr"],
+            rec = reconstruct(generator, targets, generator.latent, cfg["steps"], lr=cfg["lr"],
                               batch_size=cfg["batch_size"], progress=progress)
             losses = rec.losses.double().numpy()
             entry.update(mean=_finite_or_none(float(losses.mean())),
@@ -87,3 +92,27 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
             np.savez_compressed(handle, **arrays)
     write_json(run_dir / "final_eval.json", result)
     return result
+
+
+def evaluate_run(store_dir: str | Path, spec: dict[str, Any], run_dir: str | Path, device: torch.device) -> dict[str, Any]:
+    """The final evaluation of one run folder, chosen by ``spec["architecture"]``; writes
+    ``final_eval.json`` and ``reconstructions.npz``.
+
+    Raises:
+        StoreError / FileNotFoundError / RuntimeError: a missing or unreadable store, checkpoint or
+            ``run.json`` (the message names the file).
+    """
+    architecture = spec.get("architecture", "dcgan")
+    if architecture == "toy2d":
+        from gannorm.data.toy2d import open_toy2d
+        from gannorm.evaluate.toy2d import final_toy2d_evaluation
+
+        return final_toy2d_evaluation(open_toy2d(store_dir), spec, run_dir, device)
+    from gannorm.data.store import open_store
+
+    store = open_store(store_dir)
+    if architecture == "sr":
+        from gannorm.evaluate.sr import final_sr_evaluation
+
+        return final_sr_evaluation(store, spec, run_dir, device)
+    return final_evaluation(store, spec, run_dir, device)

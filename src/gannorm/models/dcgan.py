@@ -1,8 +1,9 @@
-"""DCGAN generator and discriminator of Xiang & Li (2017), section 5.1 and Table 1.
+"""DCGAN generator and discriminator of Xiang & Li (2017), section 5.1, Table 1 and Appendix D.2.
 
 Discriminator: stride-2 convolutions (kernel 4, padding 1), ``width`` features doubling per
 layer, until the map is 4x4 or 5x5; then a convolution with kernel = map size to one logit.
-Generator: the mirror image with transposed convolutions; last layer to ``channels``, sigmoid.
+Generator: the mirror image with transposed convolutions; last layer to ``channels``, then the
+output head (sigmoid in the paper).
 
 Variants (the normalization setting of both networks):
 
@@ -11,38 +12,82 @@ Variants (the normalization setting of both networks):
 * ``weight``: strict weight-normalized convs + TPReLU; affine weight-normalized last layers of G
   and D; G's first layer is a strict weight-normalized fully connected layer with init
   ``U(+-0.01/sqrt(latent))`` (Appendix B).
+* ``weight_affine`` (Appendix D.2, "full-affine WN"): the ``weight`` model with every strict
+  weight-normalized layer (G's fully connected first layer included) made affine and every
+  TPReLU replaced by PReLU - the original formulation of Salimans & Kingma.
+* ``weight_meanbn`` (Appendix D.2, "WN + mean-only BN"): the ``weight_affine`` model plus
+  :class:`~gannorm.models.layers.MeanOnlyBatchNorm2d` where the ``batch`` model has BN (after
+  every layer except D's first and the last layers of G and D; after G's first layer too).
 
-The discriminator returns logits (the sigmoid is applied inside the BCE loss, which is the same
-function but numerically stable); the generator returns images in [0, 1] (sigmoid output).
+Output head (``model.head``, :mod:`gannorm.models.heads`): ``sigmoid`` (default, the paper),
+``tanh``, ``bn_tanh`` or ``bn_clip`` (needs the data's ``mean_pm1``/``std_pm1``); it replaces the
+final sigmoid of Table 1. The generator has attributes ``output_range`` (the head's range),
+``latent`` and ``spec``.
+
+The discriminator returns logits (the sigmoid of Table 1 is applied inside the BCE loss, which is
+the same function but numerically stable); it takes images in the generator's output range.
+
+Config keys read by :func:`build` (``model_cfg``, the study's ``model`` section): ``width`` (64;
+the paper's CIFAR-10 models use 96), ``latent`` (256; LSUN 512), ``head`` (``"sigmoid"``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
 
 from gannorm.config import dcgan_map_sizes
-from gannorm.models.layers import TPReLU, WNConv2d, WNConvTranspose2d, WNLinear, Reshape
+from gannorm.models.heads import HEADS, OutputHead
+from gannorm.models.layers import (MeanOnlyBatchNorm2d, Reshape, TPReLU, WNConv2d, WNConvTranspose2d, WNLinear,
+                                   init_uniform_)
 
-VARIANTS = ("vanilla", "batch", "weight")
+VARIANTS = ("vanilla", "batch", "weight", "weight_affine", "weight_meanbn")
+WN_VARIANTS = ("weight", "weight_affine", "weight_meanbn")
+
+DEFAULT_WIDTH = 64
+DEFAULT_LATENT = 256
+DEFAULT_HEAD = "sigmoid"
+
+
+def _floats(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in values)
 
 
 @dataclass(frozen=True)
 class DCGANSpec:
-    """Everything needed to rebuild a DCGAN pair (stored in every checkpoint)."""
+    """Everything needed to rebuild a DCGAN pair (stored in checkpoints of the first format).
+
+    Fields added later have defaults, so dictionaries saved before still load with
+    ``DCGANSpec(**d)``.
+
+    Raises:
+        ValueError: unknown variant or head; ``bn_clip`` head without ``mean_pm1``/``std_pm1``
+            of length ``channels``.
+    """
 
     size: int          # image side in pixels (4 or 5 times a power of two)
     channels: int      # image channels (1 grey, 3 colour)
-    width: int = 64    # features of D's first layer (Xiang & Li: 64; CIFAR-10: 96)
-    latent: int = 256  # length of z
+    width: int = DEFAULT_WIDTH    # features of D's first layer (Xiang & Li: 64; CIFAR-10: 96)
+    latent: int = DEFAULT_LATENT  # length of z
     variant: str = "vanilla"
+    head: str = DEFAULT_HEAD      # output head of G (gannorm.models.heads.HEADS)
+    mean_pm1: tuple[float, ...] | None = None  # data's per-channel mean in [-1, 1] (bn_clip head)
+    std_pm1: tuple[float, ...] | None = None   # data's per-channel std in [-1, 1] (bn_clip head)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown DCGAN variant {self.variant!r}; known: {VARIANTS}")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown output head {self.head!r} (model.head); known: {HEADS}")
+        object.__setattr__(self, "mean_pm1", _floats(self.mean_pm1))
+        object.__setattr__(self, "std_pm1", _floats(self.std_pm1))
+        if self.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
+                                       or len(self.mean_pm1) != self.channels
+                                       or len(self.std_pm1) != self.channels):
+            raise ValueError(f"output head bn_clip needs the data's mean_pm1 and std_pm1 ({self.channels} values each)")
 
     @property
     def features(self) -> list[int]:
@@ -54,83 +99,101 @@ class DCGANSpec:
         return dcgan_map_sizes(self.size)[-1]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for key in ("mean_pm1", "std_pm1"):
+            d[key] = None if d[key] is None else list(d[key])
+        return d
 
 
 def _init_uniform_(module: nn.Module) -> None:
     """``U(+-1/sqrt(C_in kH kW))`` for plain (transposed) convs, weight and bias (Appendix B)."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            c_in = layer.in_channels
-            bound = 1.0 / math.sqrt(c_in * layer.kernel_size[0] * layer.kernel_size[1])
-            with torch.no_grad():
-                layer.weight.uniform_(-bound, bound)
-                if layer.bias is not None:
-                    layer.bias.uniform_(-bound, bound)
+    init_uniform_(module)
 
 
 def _activation(variant: str, channels: int) -> nn.Module:
+    """TPReLU for the strict WN model, PReLU otherwise (Table 1; App. D.2), slope init 0.25."""
     return TPReLU(channels) if variant == "weight" else nn.PReLU(channels, init=0.25)
 
 
+def _norm(variant: str, channels: int) -> list[nn.Module]:
+    """The normalization after a hidden layer: BN (batch), mean-only BN (weight_meanbn) or none."""
+    if variant == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if variant == "weight_meanbn":
+        return [MeanOnlyBatchNorm2d(channels)]
+    return []
+
+
 class Discriminator(nn.Module):
-    """DCGAN discriminator. Input ``(B, C, size, size)`` in [0, 1]; output logits ``(B,)``."""
+    """DCGAN discriminator. Input ``(B, C, size, size)`` in the generator's output range;
+    output logits ``(B,)``."""
 
     def __init__(self, spec: DCGANSpec) -> None:
         super().__init__()
         self.spec = spec
         v, layers, c_prev = spec.variant, [], spec.channels
+        wn, affine = v in WN_VARIANTS, v != "weight"
         for i, c in enumerate(spec.features):
-            if v == "weight":
-                layers.append(WNConv2d(c_prev, c, 4, 2, 1))
+            norm = _norm(v, c) if i > 0 else []
+            if wn:
+                layers.append(WNConv2d(c_prev, c, 4, 2, 1, affine=affine))
             else:
-                use_bn = v == "batch" and i > 0
-                layers.append(nn.Conv2d(c_prev, c, 4, 2, 1, bias=not use_bn))
-                if use_bn:
-                    layers.append(nn.BatchNorm2d(c))
+                layers.append(nn.Conv2d(c_prev, c, 4, 2, 1, bias=not norm))
+            layers += norm
             layers.append(_activation(v, c))
             c_prev = c
         k = spec.final_map
-        layers.append(WNConv2d(c_prev, 1, k, 1, 0, affine=True) if v == "weight" else nn.Conv2d(c_prev, 1, k, 1, 0))
+        layers.append(WNConv2d(c_prev, 1, k, 1, 0, affine=True) if wn else nn.Conv2d(c_prev, 1, k, 1, 0))
         self.net = nn.Sequential(*layers)
-        _init_uniform_(self)
+        init_uniform_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
 
 
 class Generator(nn.Module):
-    """DCGAN generator. Input z ``(B, latent)``; output images ``(B, C, size, size)`` in [0, 1]."""
+    """DCGAN generator. Input z ``(B, latent)``; output images ``(B, C, size, size)`` in
+    ``output_range`` (``(0, 1)`` for the sigmoid head, ``(-1, 1)`` otherwise)."""
 
     def __init__(self, spec: DCGANSpec) -> None:
         super().__init__()
         self.spec = spec
+        self.latent = spec.latent
         v, k = spec.variant, spec.final_map
+        wn, affine = v in WN_VARIANTS, v != "weight"
         features = spec.features[::-1]  # e.g. [1024, 512, 256, 128, 64]
         layers: list[nn.Module] = []
-        if v == "weight":
-            layers += [WNLinear(spec.latent, features[0] * k * k, init_scale=0.01), Reshape(features[0], k, k)]
+        norm = _norm(v, features[0])
+        if wn:
+            layers += [WNLinear(spec.latent, features[0] * k * k, affine=affine, init_scale=0.01),
+                       Reshape(features[0], k, k)]
         else:
-            layers += [Reshape(spec.latent, 1, 1), nn.ConvTranspose2d(spec.latent, features[0], k, 1, 0, bias=v != "batch")]
-            if v == "batch":
-                layers.append(nn.BatchNorm2d(features[0]))
+            layers += [Reshape(spec.latent, 1, 1), nn.ConvTranspose2d(spec.latent, features[0], k, 1, 0, bias=not norm)]
+        layers += norm
         layers.append(_activation(v, features[0]))
         for c_in, c_out in zip(features[:-1], features[1:]):
-            if v == "weight":
-                layers.append(WNConvTranspose2d(c_in, c_out, 4, 2, 1))
+            norm = _norm(v, c_out)
+            if wn:
+                layers.append(WNConvTranspose2d(c_in, c_out, 4, 2, 1, affine=affine))
             else:
-                layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=v != "batch"))
-                if v == "batch":
-                    layers.append(nn.BatchNorm2d(c_out))
+                layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not norm))
+            layers += norm
             layers.append(_activation(v, c_out))
         last = features[-1]
-        if v == "weight":
+        if wn:
             layers.append(WNConvTranspose2d(last, spec.channels, 4, 2, 1, affine=True))
         else:
             layers.append(nn.ConvTranspose2d(last, spec.channels, 4, 2, 1))
-        layers.append(nn.Sigmoid())
+        head = OutputHead(spec.head, spec.channels, spec.mean_pm1, spec.std_pm1)
+        layers.append(head)
+        self.output_range = head.output_range
         self.net = nn.Sequential(*layers)
-        _init_uniform_(self)
+        init_uniform_(self)
+
+    @property
+    def head(self) -> OutputHead:
+        """The output head (the last module of ``net``)."""
+        return self.net[-1]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -139,3 +202,31 @@ class Generator(nn.Module):
 def build_dcgan(spec: DCGANSpec) -> tuple[Generator, Discriminator]:
     """The generator and discriminator of one variant."""
     return Generator(spec), Discriminator(spec)
+
+
+def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> DCGANSpec:
+    """The :class:`DCGANSpec` of a study's ``model`` section and the dataset's ``data`` dict.
+
+    Reads ``model_cfg``: ``width`` (64), ``latent`` (256), ``head`` ("sigmoid"); ``data``:
+    ``size``, ``channels``, ``mean_pm1``, ``std_pm1`` (the latter two only used by ``bn_clip``).
+
+    Raises:
+        ValueError: unknown variant or head, missing data statistics for ``bn_clip``.
+        gannorm.config.ConfigError: an image size that does not halve down to 4x4 or 5x5.
+    """
+    model_cfg = model_cfg or {}
+    return DCGANSpec(size=int(data["size"]), channels=int(data["channels"]),
+                     width=int(model_cfg.get("width", DEFAULT_WIDTH)),
+                     latent=int(model_cfg.get("latent", DEFAULT_LATENT)), variant=variant,
+                     head=model_cfg.get("head", DEFAULT_HEAD), mean_pm1=data.get("mean_pm1"),
+                     std_pm1=data.get("std_pm1"))
+
+
+def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[Generator, Discriminator]:
+    """``(generator, discriminator)`` of ``variant`` (the models contract; see :func:`spec_from_config`)."""
+    return build_dcgan(spec_from_config(variant, model_cfg, data))
+
+
+def build_generator(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> Generator:
+    """The generator alone (for rebuilding from a checkpoint); same arguments as :func:`build`."""
+    return Generator(spec_from_config(variant, model_cfg, data))

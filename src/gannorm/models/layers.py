@@ -1,10 +1,12 @@
 """Layers of Xiang & Li (2017): strict and affine weight-normalized convolutions and linear
-layers, TPReLU, and slope clipping.
+layers, TPReLU, weight-normalized addition, mean-only batch normalization, and slope clipping.
 
 Paper references: equation 4 (strict weight normalization, y = w.x / ||w||), equation 12 (affine
 weight normalization, y = w.x / ||w|| * gamma + beta), equations 10-11 (translated ReLU) and
 Appendix B (the norm over the whole kernel, divided by sqrt(stride_h * stride_w) for transposed
-convolutions; eps 1e-6 inside the square root; initialisation).
+convolutions; eps 1e-6 inside the square root; initialisation; weight-normalized addition,
+equation 17). Mean-only batch normalization: Appendix D.2, after Salimans & Kingma (2016),
+section 2.2.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ def weight_norm_scale(weight: torch.Tensor, out_dim: int, factor: float = 1.0, e
 def _uniform_(tensor: torch.Tensor, bound: float) -> None:
     with torch.no_grad():
         tensor.uniform_(-bound, bound)
+
+
+def init_uniform_(module: nn.Module) -> None:
+    """Initialise every plain ``nn.Conv2d`` / ``nn.ConvTranspose2d`` in ``module``, in place.
+
+    Weight and bias ``~ U(-1/sqrt(C_in kH kW), +1/sqrt(C_in kH kW))`` (Xiang & Li, Appendix B:
+    "as usual"). Weight-normalized layers initialise themselves and are left alone.
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            bound = 1.0 / math.sqrt(layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1])
+            _uniform_(layer.weight, bound)
+            if layer.bias is not None:
+                _uniform_(layer.bias, bound)
 
 
 class _WNConvBase(nn.Module):
@@ -150,6 +166,84 @@ class TPReLU(nn.Module):
         shape = (1, -1) + (1,) * (x.dim() - 2)
         b = self.bias.view(shape)
         return F.prelu(x - b, self.weight) + b
+
+
+class WNAddition(nn.Module):
+    """Weight-normalized addition of a residual block's two branches (Xiang & Li, App. B, eq. 17).
+
+    ``y = (w_r * x_residue + w_s * x_shortcut) / sqrt(w_r**2 + w_s**2 + eps)`` with a learned pair
+    ``(w_r, w_s)`` per channel, shared across spatial positions. If both branches have zero mean
+    and unit variance and are independent, so has ``y`` (for any weights), so a deep stack of
+    blocks keeps the normalizing effect of strict weight normalization; plain summation would
+    double the variance at every block. Init ``w_r = 0``, ``w_s = 1``: the block starts as its
+    shortcut branch (the residue is switched off) and learns how much residue to let in.
+
+    ``eps`` (1e-6, as the weight norm of Appendix B) keeps ``y`` finite if both weights reach 0;
+    at init it scales the shortcut by ``1/sqrt(1 + 1e-6)``, i.e. by 1 to within 5e-7.
+
+    Shapes: ``x_residue`` and ``x_shortcut`` ``(B, C, ...)`` (same shape) -> ``(B, C, ...)``.
+    Parameters ``weight_residue`` and ``weight_shortcut``, each ``(C,)``.
+
+    Raises:
+        ValueError: the two inputs differ in shape or do not have ``C`` channels.
+    """
+
+    def __init__(self, channels: int, eps: float = WN_EPS) -> None:
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.weight_residue = nn.Parameter(torch.zeros(channels))
+        self.weight_shortcut = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x_residue: torch.Tensor, x_shortcut: torch.Tensor) -> torch.Tensor:
+        if x_residue.shape != x_shortcut.shape or x_residue.dim() < 2 or x_residue.shape[1] != self.channels:
+            raise ValueError(f"WNAddition({self.channels}) needs two (B, {self.channels}, ...) inputs of one "
+                             f"shape, got {tuple(x_residue.shape)} and {tuple(x_shortcut.shape)}")
+        norm = torch.sqrt(self.weight_residue.pow(2) + self.weight_shortcut.pow(2) + self.eps)
+        shape = (1, -1) + (1,) * (x_residue.dim() - 2)
+        w_r = (self.weight_residue / norm).view(shape)
+        w_s = (self.weight_shortcut / norm).view(shape)
+        return w_r * x_residue + w_s * x_shortcut
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}"
+
+
+class MeanOnlyBatchNorm2d(nn.Module):
+    """Mean-only batch normalization (Salimans & Kingma 2016, sec. 2.2; Xiang & Li, App. D.2).
+
+    ``y = x - mu + bias`` per channel: in training ``mu`` is the batch mean over ``(B, H, W)``
+    and the running mean is updated, ``running = (1 - momentum) * running + momentum * mu``
+    (PyTorch's BN convention, momentum 0.1); in eval mode ``mu`` is the running mean. The
+    variance is not touched: it is weight normalization's job. ``bias`` (learned, init 0) is the
+    output mean in training mode. Xiang & Li's "WN + mean-only BN" model puts this layer where the
+    BN model has BN (the ``weight_meanbn`` DCGAN variant).
+
+    Shapes: ``(B, C, ...)`` -> same. Parameter ``bias`` ``(C,)``; buffer ``running_mean`` ``(C,)``.
+
+    Raises:
+        ValueError: the input does not have ``C`` channels in dimension 1.
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.channels, self.momentum = channels, momentum
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2 or x.shape[1] != self.channels:
+            raise ValueError(f"MeanOnlyBatchNorm2d({self.channels}) got input of shape {tuple(x.shape)}")
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        if self.training:
+            mean = x.transpose(0, 1).reshape(self.channels, -1).mean(dim=1)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+        else:
+            mean = self.running_mean
+        return x - mean.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, momentum={self.momentum}"
 
 
 def clip_slopes(module: nn.Module) -> None:

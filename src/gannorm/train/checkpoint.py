@@ -35,14 +35,25 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the checkpoint's generator (architecture from ``state['model']``) in eval mode."""
-    from gannorm.models.dcgan import DCGANSpec, Generator
+    """Rebuild the checkpoint's generator in eval mode.
 
-    model = dict(state["model"])
-    architecture = model.pop("architecture", "dcgan")
-    if architecture != "dcgan":
-        raise ValueError(f"unknown architecture {architecture!r} in checkpoint")
-    generator = Generator(DCGANSpec(**model))
+    ``state["model"]`` is the meta of :func:`gannorm.models.build_models` (``architecture``,
+    ``variant``, ``model``, ``data``); checkpoints of the first DCGAN-only format (the
+    :class:`~gannorm.models.dcgan.DCGANSpec` fields) still load.
+
+    Raises:
+        ValueError: unknown architecture.
+    """
+    from gannorm.models import build_generator
+
+    meta = dict(state["model"])
+    if "data" not in meta:  # DCGAN-only format: DCGANSpec fields
+        from gannorm.models.dcgan import DCGANSpec, Generator
+
+        meta.pop("architecture", None)
+        generator = Generator(DCGANSpec(**meta))
+    else:
+        generator = build_generator(meta)
     generator.load_state_dict(state["generator"])
     return generator.to(device).eval()
 

@@ -1,14 +1,18 @@
-"""The DCGAN training loop of Xiang & Li (2017), section 5.1, with resume after a crash.
+"""The training harness shared by every image study, with resume after a crash.
 
-Per iteration: one discriminator step on a real batch and a fake batch, passed through D
-*separately* (so a BN discriminator normalises real and fake with their own statistics, as the
-paper does for its BN model), then one generator step with the non-saturating loss. RMSProp
-(lr 1e-4, alpha 0.9, eps 1e-6) for both; PReLU/TPReLU slopes clipped to [0, 1] after every update.
+:func:`train_run` drives an :class:`~gannorm.train.objective.Objective` (the training algorithm:
+:class:`~gannorm.train.gan.GANObjective` for Xiang & Li's DCGAN and ResNet and the MLP GAN,
+:class:`~gannorm.train.wgan_gp.WGANGPObjective` for the iWGAN and the WGAN-GP ResNet,
+:class:`~gannorm.train.sr.SRObjective` for super-resolution) one generator iteration at a time
+and does everything common: metrics, running evaluation and checkpoints, samples, snapshots,
+resume, divergence and provenance.
 
-Every ``eval_every`` iterations (and at iteration 0 and at the end) a running evaluation finds the
-reconstruction loss of a fixed subset of test images with ``eval_steps`` RMSProp steps; the
-checkpoint with the lowest running loss is kept as ``best.pt``. A run whose losses become NaN or
-Inf stops with outcome ``diverged``; that is a result, not an error.
+Every ``eval_every`` iterations (and at iteration 0 and at the end) the objective's running
+evaluation (the reconstruction loss of a fixed subset of test images for GANs, Xiang & Li section
+5.1; the test perceptual loss for super-resolution) is logged; the checkpoint with the lowest
+value is kept as ``best.pt``. At the iterations listed in ``train.snapshot_at`` the objective's
+snapshot (pixel histograms, monitor outputs) is saved to ``snapshots/iter<i>.npz``. A run whose
+losses become NaN or Inf stops with outcome ``diverged``; that is a result, not an error.
 
 One seed drives every random choice (initialisation, data order, z), so on a CPU the same seed
 gives bit-identical metrics.
@@ -47,20 +51,17 @@ import numpy as np
 import torch
 
 from gannorm.data.store import Store
-from gannorm.evaluate.reconstruction import reconstruct
 from gannorm.io import atomic_path, write_json
-from gannorm.models.dcgan import DCGANSpec, build_dcgan
-from gannorm.models.layers import clip_slopes
 from gannorm.provenance import provenance
 from gannorm.train.checkpoint import load_resume, save_checkpoint, save_resume
-from gannorm.train.losses import discriminator_loss, generator_loss
 
+#: metrics.csv columns of the GAN objective (other objectives have their own, see Objective.columns).
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "running_recon")
 
 #: Default of ``train.resume_every`` (iterations between resume checkpoints).
 RESUME_EVERY = 1000
 #: Version of the resume checkpoint's content; a checkpoint of another version is not used.
-RESUME_FORMAT = 1
+RESUME_FORMAT = 2
 #: Exit status of a training process stopped by SIGTERM after writing its resume checkpoint.
 EXIT_SIGTERM = 128 + signal.SIGTERM
 
@@ -121,18 +122,18 @@ class TrainResult:
     outcome: str
     iterations_done: int
     best_iteration: int | None
-    best_running_recon: float | None
+    best_running_recon: float | None  # the best running evaluation (whatever the objective's measure)
     rows: list[dict[str, Any]] = field(default_factory=list)
     resumed_from: list[int] = field(default_factory=list)
 
 
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_metrics(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = METRIC_COLUMNS) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRIC_COLUMNS})
+                writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
 
 
 def _cpu_copy(state: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +167,7 @@ def run_fingerprint(spec: dict[str, Any], *, study: str, variant: str, seed: int
     checkpoint is only used by a run with the same fingerprint."""
     spec = json.loads(json.dumps(spec, default=str))
     spec.pop("title", None)
+    spec.pop("report", None)  # report settings do not change training
     spec.get("train", {}).pop("resume_every", None)
     meta = store.meta
     split = meta.get("split", {})
@@ -199,25 +201,48 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str, seed: int, out_dir: str | Path,
-                device: torch.device, progress: bool = True, resume: bool = True) -> TrainResult:
+def objective_class(architecture: str) -> type:
+    """The :class:`~gannorm.train.objective.Objective` that trains an architecture.
+
+    Raises:
+        ValueError: an architecture without an objective (``toy2d`` has its own loop,
+            :func:`gannorm.train.toy2d.train_toy2d`).
+    """
+    import importlib
+
+    table = {"dcgan": "gan:GANObjective", "resnet": "gan:GANObjective", "mlp": "gan:GANObjective",
+             "iwgan": "wgan_gp:WGANGPObjective", "wgan_resnet": "wgan_gp:WGANGPObjective", "sr": "sr:SRObjective"}
+    if architecture not in table:
+        raise ValueError(f"architecture {architecture!r} has no training objective; known: {sorted(table)}")
+    module, name = table[architecture].split(":")
+    return getattr(importlib.import_module(f"gannorm.train.{module}"), name)
+
+
+def _snapshot_iterations(t_cfg: dict[str, Any], iterations: int) -> set[int]:
+    return {int(i) for i in t_cfg.get("snapshot_at", []) if 0 <= int(i) <= iterations}
+
+
+def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, seed: int, out_dir: str | Path,
+              device: torch.device, objective_cls: type | None = None, progress: bool = True,
+              resume: bool = True) -> TrainResult:
     """Train one cell (study, variant, seed) and write its run folder; continue from a resume checkpoint.
 
     Args:
         store: the opened dataset store.
-        spec: the study's resolved config (``model``, ``train`` sections with schema defaults;
-            ``train.resume_every``, default :data:`RESUME_EVERY`, sets the iterations between
-            resume checkpoints).
-        out_dir: ``results/<name>/runs/<study>/dcgan-<variant>/seed<k>``; receives ``metrics.csv``,
-            ``checkpoints/best.pt`` and ``last.pt``, ``samples/iter*.png`` and ``run.json``, and
-            while training ``resume/`` (removed when the run finishes).
+        spec: the study's resolved config (``architecture``, ``model``, ``train`` sections with
+            schema defaults; ``train.resume_every``, default :data:`RESUME_EVERY`, sets the
+            iterations between resume checkpoints; ``train.snapshot_at`` the snapshot iterations).
+        out_dir: ``results/<name>/runs/<study>/<arch>-<variant>/seed<k>``; receives ``metrics.csv``,
+            ``checkpoints/best.pt`` and ``last.pt``, ``samples/iter*.png``, ``snapshots/iter*.npz``
+            and ``run.json``, and while training ``resume/`` (removed when the run finishes).
         device: where to train.
+        objective_cls: the training algorithm; default :func:`objective_class` of the architecture.
         resume: continue from ``out_dir/resume/`` when it holds a checkpoint of the same
             configuration (:func:`run_fingerprint`); ``False`` starts over.
 
     Returns:
-        The outcome (``completed`` or ``diverged``), iterations done, the best running loss and
-        the iterations it resumed from.
+        The outcome (``completed`` or ``diverged``), iterations done, the best running evaluation
+        and the iterations it resumed from.
 
     Raises:
         ValueError: the store has fewer training images than a batch, or too few test images.
@@ -228,9 +253,10 @@ def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str,
 
     out_dir = Path(out_dir)
     resume_dir = out_dir / "resume"
-    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
-    t_cfg, m_cfg = spec["train"], spec["model"]
+    for sub in ("checkpoints", "samples", "snapshots"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    t_cfg = spec["train"]
+    architecture = spec.get("architecture", "dcgan")
     resume_every = int(t_cfg.get("resume_every", RESUME_EVERY))
     started = time.perf_counter()
     started_at = _utc_now()
@@ -243,71 +269,75 @@ def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str,
         print(message, file=sys.stderr, flush=True)
 
     seed_everything(seed)
-    model_spec = DCGANSpec(size=store.image_shape[1], channels=store.channels, width=m_cfg["width"],
-                           latent=m_cfg["latent"], variant=variant)
-    generator, discriminator = (m.to(device) for m in build_dcgan(model_spec))
-    opt_kwargs = dict(lr=t_cfg["lr"], alpha=t_cfg["rmsprop_alpha"], eps=t_cfg["rmsprop_eps"])
-    opt_g = torch.optim.RMSprop(generator.parameters(), **opt_kwargs)
-    opt_d = torch.optim.RMSprop(discriminator.parameters(), **opt_kwargs)
-
     rng = torch.Generator().manual_seed(seed)
-    sampler = BatchSampler(store, t_cfg["batch_size"], device, rng)
-    eval_count = t_cfg["eval_images"]
-    if len(store.test_indices) < eval_count:
-        raise ValueError(f"{store.directory}: {len(store.test_indices)} test images, fewer than "
-                         f"train.eval_images = {eval_count}")
-    eval_targets = torch.from_numpy(store.as_float(store.test_indices[:eval_count])).to(device)
-    fixed_z = torch.randn(t_cfg["samples"], model_spec.latent, generator=torch.Generator().manual_seed(seed + 1))
-    fixed_z = fixed_z.to(device)
-    model_meta = {"architecture": "dcgan", **model_spec.to_dict()}
+    if objective_cls is None:
+        objective_cls = objective_class(architecture)
+    objective = objective_cls(store, spec, variant, seed, device, rng)
+    modules, optimizers = objective.modules(), objective.optimizers()
+    columns = ("iteration", "wall_seconds", *objective.columns, objective.running_column)
+    model_meta = objective.model_meta
     fingerprint = run_fingerprint(spec, study=study, variant=variant, seed=seed, store=store)
 
     def checkpoint_state(iteration: int, running: float | None) -> dict[str, Any]:
-        return {"model": model_meta, "generator": generator.state_dict(),
-                "discriminator": discriminator.state_dict(), "iteration": iteration, "running_recon": running,
+        return {"model": model_meta, **{name: m.state_dict() for name, m in modules.items()},
+                "iteration": iteration, "running": running, "running_column": objective.running_column,
+                "running_recon": running if objective.running_column == "running_recon" else None,
                 "study": study, "seed": seed}
 
-    def running_eval() -> float:
-        result = reconstruct(generator, eval_targets, model_spec.latent, t_cfg["eval_steps"], lr=t_cfg["eval_lr"])
-        return result.mean
+    def save_artifact(sub: str, name: str, write) -> None:  # noqa: ANN001
+        """Write samples/snapshots to resume/<sub>/ first (kept when Snakemake deletes outputs), then copy."""
+        with atomic_path(resume_dir / sub / name) as tmp:
+            write(tmp)
+        with atomic_path(out_dir / sub / name) as tmp:
+            shutil.copyfile(resume_dir / sub / name, tmp)
 
     def save_samples(iteration: int) -> None:
-        generator.eval()
         with torch.no_grad():
-            images = generator(fixed_z)
-        generator.train()
-        name = f"iter{iteration:07d}.png"
-        with atomic_path(resume_dir / "samples" / name) as tmp:
-            save_image(images.float().cpu(), tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=1)
-        with atomic_path(out_dir / "samples" / name) as tmp:
-            shutil.copyfile(resume_dir / "samples" / name, tmp)
+            images = objective.samples().float().cpu()
+        save_artifact("samples", f"iter{iteration:07d}.png",
+                      lambda tmp: save_image(images, tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=1,
+                                             format="png"))
+
+    def save_snapshot(iteration: int) -> None:
+        with torch.no_grad():
+            arrays = objective.snapshot(iteration)
+        if not arrays:
+            return
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+
+        save_artifact("snapshots", f"iter{iteration:07d}.npz", write)
 
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] = {"iteration": None, "loss": math.inf}
     best_state: dict[str, Any] | None = None
-    accum = {"d": 0.0, "g": 0.0, "n": 0}
+    accum: dict[str, float] = {"n": 0, **{c: 0.0 for c in objective.columns}}
     resumed_from: list[int] = []
     checkpoints_written = 0
 
-    def log_row(iteration: int, d_loss: float | None, g_loss: float | None, evaluate: bool) -> None:
+    def log_row(iteration: int, values: dict[str, float] | None, evaluate: bool, write: bool = False) -> None:
         nonlocal best_state
-        running = running_eval() if evaluate else None
-        rows.append({"iteration": iteration, "wall_seconds": clock(),
-                     "d_loss": d_loss, "g_loss": g_loss, "running_recon": running})
+        running = objective.running_eval() if evaluate else None
+        rows.append({"iteration": iteration, "wall_seconds": clock(), **(values or {}),
+                     objective.running_column: running})
         if running is not None and math.isfinite(running) and running < best["loss"]:
             best.update(iteration=iteration, loss=running)
             state = checkpoint_state(iteration, running)
             save_checkpoint(out_dir / "checkpoints" / "best.pt", state)
-            best_state = {**state, "generator": _cpu_copy(state["generator"]),
-                          "discriminator": _cpu_copy(state["discriminator"])}
-        _write_metrics(out_dir / "metrics.csv", rows)
+            best_state = {k: _cpu_copy(v) if k in modules else v for k, v in state.items()}
+        if evaluate or write:
+            _write_metrics(out_dir / "metrics.csv", rows, columns)
 
     def write_resume(iteration: int) -> Path:
         nonlocal checkpoints_written
+        _write_metrics(out_dir / "metrics.csv", rows, columns)
         state = {"format": RESUME_FORMAT, "fingerprint": fingerprint, "iteration": iteration,
-                 "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
-                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng_states(rng),
-                 "sampler": sampler.state_dict(), "accum": dict(accum), "rows": rows, "best": dict(best),
+                 "modules": {name: m.state_dict() for name, m in modules.items()},
+                 "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
+                 "objective": objective.state_dict(), "rng": rng_states(rng),
+                 "accum": dict(accum), "rows": rows, "best": dict(best),
                  "best_state": best_state, "elapsed": clock(), "device": str(device),
                  "resumed_from": resumed_from, "started_at": started_at, "written_at": _utc_now()}
         path = save_resume(resume_dir, state)
@@ -325,12 +355,12 @@ def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str,
             shutil.rmtree(resume_dir)
     else:
         state, path = found
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
+        for name, module in modules.items():
+            module.load_state_dict(state["modules"][name])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        objective.load_state_dict(state["objective"])
         set_rng_states(state["rng"], rng)
-        sampler.load_state_dict(state["sampler"])
         accum.update(state["accum"])
         rows = list(state["rows"])
         best.update(state["best"])
@@ -346,54 +376,47 @@ def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str,
         # Snakemake deleted the declared outputs of the failed job: restore what existed then.
         if best_state is not None:
             save_checkpoint(out_dir / "checkpoints" / "best.pt", best_state)
-        _write_metrics(out_dir / "metrics.csv", rows)
-        for png in sorted((resume_dir / "samples").glob("iter*.png")):
-            if int(png.stem[4:]) <= start:
-                with atomic_path(out_dir / "samples" / png.name) as tmp:
-                    shutil.copyfile(png, tmp)
+        _write_metrics(out_dir / "metrics.csv", rows, columns)
+        for sub, pattern in (("samples", "iter*.png"), ("snapshots", "iter*.npz")):
+            for saved in sorted((resume_dir / sub).glob(pattern)):
+                if int(saved.stem[4:]) <= start:
+                    with atomic_path(out_dir / sub / saved.name) as tmp:
+                        shutil.copyfile(saved, tmp)
 
     iterations = t_cfg["iterations"]
+    snapshots = _snapshot_iterations(t_cfg, iterations)
     if start == 0:
-        log_row(0, None, None, evaluate=True)
+        log_row(0, None, evaluate=True)
         save_samples(0)
+        if 0 in snapshots:
+            save_snapshot(0)
     outcome, done = "completed", start
     bar = tqdm(range(start + 1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
                file=sys.stderr, disable=not progress, initial=start, total=iterations)
     with _SigtermFlag() as sigterm:
         for iteration in bar:
-            real = sampler.next()
-            z = torch.randn(real.shape[0], model_spec.latent, generator=rng).to(device)
-            fake = generator(z)
-            # D step: real and fake batches through D separately (own BN statistics).
-            opt_d.zero_grad(set_to_none=True)
-            d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
-            d_loss.backward()
-            opt_d.step()
-            clip_slopes(discriminator)
-            # G step on the same z, non-saturating loss.
-            opt_g.zero_grad(set_to_none=True)
-            g_loss = generator_loss(discriminator(fake))
-            g_loss.backward()
-            opt_g.step()
-            clip_slopes(generator)
-
-            d_value, g_value = d_loss.item(), g_loss.item()
+            values = objective.step(iteration)
             done = iteration
-            if not (math.isfinite(d_value) and math.isfinite(g_value)):
+            if not all(math.isfinite(v) for v in values.values()):
                 outcome = "diverged"
-                log_row(iteration, d_value, g_value, evaluate=False)
-                log(f"run diverged at iteration {iteration}: d_loss={d_value} g_loss={g_value}")
+                log_row(iteration, values, evaluate=False, write=True)
+                log(f"run diverged at iteration {iteration}: " + " ".join(f"{k}={v}" for k, v in values.items()))
                 break
-            accum["d"], accum["g"], accum["n"] = accum["d"] + d_value, accum["g"] + g_value, accum["n"] + 1
+            for key, value in values.items():
+                accum[key] = accum.get(key, 0.0) + value
+            accum["n"] += 1
             evaluate = iteration % t_cfg["eval_every"] == 0 or iteration == iterations
             if iteration % t_cfg["log_every"] == 0 or evaluate:
-                log_row(iteration, accum["d"] / accum["n"], accum["g"] / accum["n"], evaluate)
-                accum.update(d=0.0, g=0.0, n=0)
+                means = {key: accum[key] / accum["n"] for key in objective.columns}
+                log_row(iteration, means, evaluate)
+                accum.update({"n": 0, **{c: 0.0 for c in objective.columns}})
                 if evaluate:
-                    bar.set_postfix(d=f"{rows[-1]['d_loss']:.3f}", g=f"{rows[-1]['g_loss']:.3f}",
-                                    recon=f"{rows[-1]['running_recon']:.5f}")
+                    bar.set_postfix({**{k: f"{v:.3g}" for k, v in means.items()},
+                                     objective.running_column: f"{rows[-1][objective.running_column]:.5g}"})
             if iteration % t_cfg["sample_every"] == 0 or iteration == iterations:
                 save_samples(iteration)
+            if iteration in snapshots:
+                save_snapshot(iteration)
             if sigterm.raised:
                 path = write_resume(iteration)
                 bar.close()
@@ -402,19 +425,22 @@ def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str,
                 write_resume(iteration)
     bar.close()
 
-    save_checkpoint(out_dir / "checkpoints" / "last.pt",
-                    checkpoint_state(done, next((r["running_recon"] for r in reversed(rows)
-                                                 if r["running_recon"] is not None), None)))
-    if best["iteration"] is None:  # no finite running loss at all: best is the last state
+    last_running = next((r[objective.running_column] for r in reversed(rows)
+                         if r.get(objective.running_column) is not None), None)
+    save_checkpoint(out_dir / "checkpoints" / "last.pt", checkpoint_state(done, last_running))
+    if best["iteration"] is None:  # no finite running evaluation at all: best is the last state
         save_checkpoint(out_dir / "checkpoints" / "best.pt", checkpoint_state(done, None))
     if outcome == "diverged":
         save_samples(done)
+    _write_metrics(out_dir / "metrics.csv", rows, columns)
     result = TrainResult(outcome=outcome, iterations_done=done, best_iteration=best["iteration"],
                          best_running_recon=None if best["iteration"] is None else best["loss"], rows=rows,
                          resumed_from=resumed_from)
-    run = {"study": study, "dataset": spec["dataset"], "architecture": "dcgan", "variant": variant, "seed": seed,
+    run = {"study": study, "dataset": spec["dataset"], "architecture": architecture, "variant": variant,
+           "seed": seed, "objective": type(objective).__name__, "running_column": objective.running_column,
            "outcome": outcome, "iterations_done": done, "best_iteration": result.best_iteration,
-           "best_running_recon": result.best_running_recon,
+           "best_running": result.best_running_recon,
+           "best_running_recon": result.best_running_recon if objective.running_column == "running_recon" else None,
            "wall_seconds": clock(), "started_at": started_at, "finished_at": _utc_now(),
            "seeds": {"seed": seed, "python_numpy_torch": seed, "data_order_and_z": seed, "fixed_sample_z": seed + 1,
                      "model_init": seed},
@@ -428,3 +454,14 @@ def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str,
     if resume_dir.exists():
         shutil.rmtree(resume_dir)  # the run is finished; its outputs are complete
     return result
+
+
+def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str, seed: int, out_dir: str | Path,
+                device: torch.device, progress: bool = True, resume: bool = True) -> TrainResult:
+    """Train one Xiang & Li DCGAN cell (:func:`train_run` with the GAN objective and
+    ``architecture: dcgan``)."""
+    from gannorm.train.gan import GANObjective
+
+    spec = {**spec, "architecture": spec.get("architecture", "dcgan")}
+    return train_run(store, spec, study=study, variant=variant, seed=seed, out_dir=out_dir, device=device,
+                     objective_cls=GANObjective, progress=progress, resume=resume)

@@ -1,0 +1,233 @@
+"""The WGAN-GP ResNet for CIFAR-10 (Gulrajani et al., public ``gan_cifar_resnet.py``) with the
+critic normalization of Wu, Cheng & Guo ("Improve Wasserstein GAN with Group Normalization",
+section 3, Figure 1) as the variable.
+
+Generator (unchanged across variants): ``Linear(latent -> W*4*4)``, reshape; ``n`` "up" residual
+blocks (``size = 4 * 2**n``: 3 blocks at 32 px, 2 at 16 px), each
+``BN, ReLU, nearest 2x upsampling + conv 3x3, BN, ReLU, conv 3x3`` plus the shortcut
+``nearest 2x upsampling + conv 1x1``; BN, ReLU, conv 3x3 to C channels; the output head
+(``model.head``, default ``tanh``).
+
+Critic: the "optimized" first block (``conv 3x3, ReLU, conv 3x3, 2x2 mean pool`` plus the shortcut
+``2x2 mean pool + conv 1x1``; no normalization), one "down" block
+(``N, ReLU, conv 3x3, N, ReLU, conv 3x3, 2x2 mean pool`` plus ``conv 1x1 + mean pool``), two
+plain blocks (``N, ReLU, conv 3x3, N, ReLU, conv 3x3`` plus the identity); ReLU; global mean pool;
+``Linear(W -> 1)``. Always two down-samplings (32 px -> 8x8 maps, 16 px -> 4x4).
+
+``N`` is the critic normalization, at exactly the six places where ``gan_cifar_resnet.py`` calls
+``Normalize`` in the critic (its ``NORMALIZATION_D`` flag turns layer norm on there); in these
+pre-activation blocks every conv output that feeds another conv is normalized, except inside the
+optimized block (Wu et al.: "after each convolutional layer"; their published PyTorch ResNet is
+incomplete, so the places follow Gulrajani's code). Variants:
+
+* ``critic_none``: no normalization (``gan_cifar_resnet.py``'s default, ``NORMALIZATION_D = False``).
+* ``critic_ln``: layer norm over ``(C, H, W)`` with a per-channel scale and offset, implemented as
+  ``nn.GroupNorm(1, C, eps=1e-5)``. This is exactly Gulrajani's ``tflib`` ``Layernorm(name,
+  [1, 2, 3], x)``: moments over (C, H, W) per example, per-channel ``scale``/``offset`` parameters,
+  eps 1e-5. ``nn.LayerNorm([C, H, W])`` normalizes the same way but learns a scale and offset per
+  element (C*H*W of each), which is not Gulrajani's layer, ties the critic to one image size, and
+  would make ``critic_ln`` differ from the GroupNorm variants in more than the grouping.
+* ``critic_gn{4,8,16,32,64}``: ``nn.GroupNorm(g, C, eps=1e-5)`` (Wu et al. tuned g over 4-64 with
+  C = 128).
+
+Initialisation as ``tflib`` (:func:`gannorm.models.iwgan.tflib_init_`): 3x3 convs "He"
+(``std = sqrt(4 / (fan_in + fan_out))``), 1x1 shortcut convs and the generator's output conv
+Glorot (``he_init=False``), linear layers Glorot; uniform; biases 0. Norm layers start at scale
+1, offset 0.
+
+Config keys (``model`` section; defaults): ``width`` W (128, ``DIM_G = DIM_D``), ``latent``
+(128), ``head`` (``"tanh"``). Training facts (read by the objective from the config): Adam lr
+2e-4, betas (0, 0.9), linear decay to 0, 5 critic iterations, GP lambda 10, critic batch 64 and
+generator batch 128 in ``gan_cifar_resnet.py`` (Wu et al. report lr 1e-4, betas (0.5, 0.9)).
+Note ``gan_cifar_resnet.py`` defaults to a conditional AC-GAN; this is its unconditional form.
+
+The generator maps z ``(B, latent)`` to ``(B, C, size, size)`` in ``output_range``; the critic
+maps images in that range to scores ``(B,)``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gannorm.models.heads import OutputHead
+from gannorm.models.iwgan import tflib_init_, upsampling_stages
+
+GROUPS = (4, 8, 16, 32, 64)
+VARIANTS = ("critic_none", "critic_ln") + tuple(f"critic_gn{g}" for g in GROUPS)
+DEFAULTS = {"width": 128, "latent": 128, "head": "tanh"}
+NORM_EPS = 1e-5  # tflib Layernorm / BN epsilon
+
+
+def critic_groups(variant: str) -> int | None:
+    """The number of normalization groups of a critic variant: None (no norm), 1 (layer norm), g.
+
+    Raises:
+        ValueError: unknown variant.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown wgan_resnet variant {variant!r}; known: {VARIANTS}")
+    if variant == "critic_none":
+        return None
+    if variant == "critic_ln":
+        return 1
+    return int(re.fullmatch(r"critic_gn(\d+)", variant).group(1))
+
+
+def critic_norm(variant: str, channels: int) -> nn.Module:
+    """The critic normalization layer of a variant for ``channels`` feature maps.
+
+    Returns ``nn.Identity()`` (``critic_none``) or ``nn.GroupNorm(g, channels, eps=1e-5)`` (g = 1
+    for ``critic_ln``). Input/output ``(B, channels, H, W)``.
+
+    Raises:
+        ValueError: unknown variant, or g does not divide ``channels``.
+    """
+    groups = critic_groups(variant)
+    if groups is None:
+        return nn.Identity()
+    if channels % groups:
+        raise ValueError(f"wgan_resnet variant {variant!r} needs the number of groups ({groups}) to divide "
+                         f"model.width ({channels})")
+    return nn.GroupNorm(groups, channels, eps=NORM_EPS)
+
+
+def _conv(c_in: int, c_out: int, k: int, he: bool = True) -> nn.Conv2d:
+    layer = nn.Conv2d(c_in, c_out, k, padding=k // 2)
+    tflib_init_(layer, he=he)
+    return layer
+
+
+class UpBlock(nn.Module):
+    """Generator residual block with 2x nearest upsampling: ``(B, c_in, h, w) -> (B, c_out, 2h, 2w)``."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(c_in), _conv(c_in, c_out, 3)
+        self.bn2, self.conv2 = nn.BatchNorm2d(c_out), _conv(c_out, c_out, 3)
+        self.shortcut = _conv(c_in, c_out, 1, he=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(x, scale_factor=2, mode="nearest")
+        shortcut = self.shortcut(up)
+        h = self.conv1(F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest"))
+        h = self.conv2(F.relu(self.bn2(h)))
+        return shortcut + h
+
+
+class OptimizedBlock(nn.Module):
+    """The critic's first block (no normalization): ``(B, c_in, h, w) -> (B, c_out, h/2, w/2)``."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = _conv(c_in, c_out, 3), _conv(c_out, c_out, 3)
+        self.shortcut = _conv(c_in, c_out, 1, he=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = self.shortcut(F.avg_pool2d(x, 2))
+        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
+        return shortcut + h
+
+
+class CriticBlock(nn.Module):
+    """Critic residual block, pre-activation, with the variant's normalization ``N``.
+
+    ``down=True``: ``(B, c_in, h, w) -> (B, c_out, h/2, w/2)``, main path
+    ``N, ReLU, conv(c_in -> c_in), N, ReLU, conv(c_in -> c_out), mean pool``, shortcut
+    ``conv 1x1 + mean pool``. ``down=False``: ``c_in == c_out``, same size, identity shortcut.
+    """
+
+    def __init__(self, c_in: int, c_out: int, variant: str, down: bool) -> None:
+        super().__init__()
+        if not down and c_in != c_out:
+            raise ValueError("a critic block without resampling keeps the number of channels")
+        self.down = down
+        mid = c_in if down else c_out
+        self.norm1, self.conv1 = critic_norm(variant, c_in), _conv(c_in, mid, 3)
+        self.norm2, self.conv2 = critic_norm(variant, mid), _conv(mid, c_out, 3)
+        self.shortcut = _conv(c_in, c_out, 1, he=False) if down else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.relu(self.norm1(x)))
+        h = self.conv2(F.relu(self.norm2(h)))
+        shortcut = self.shortcut(x)
+        if self.down:
+            h, shortcut = F.avg_pool2d(h, 2), F.avg_pool2d(shortcut, 2)
+        return shortcut + h
+
+
+class Generator(nn.Module):
+    """ResNet generator: z ``(B, latent)`` -> images ``(B, C, size, size)`` in ``output_range``.
+
+    Attributes: ``latent``, ``width``, ``output_range``, ``head``.
+    """
+
+    def __init__(self, size: int, channels: int, width: int, latent: int, head: OutputHead) -> None:
+        super().__init__()
+        self.latent, self.width = latent, width
+        self.input = nn.Linear(latent, width * 4 * 4)
+        tflib_init_(self.input)
+        self.blocks = nn.Sequential(*[UpBlock(width, width) for _ in range(upsampling_stages(size))])
+        self.bn = nn.BatchNorm2d(width)
+        self.output = _conv(width, channels, 3, he=False)
+        self.head = head
+        self.output_range = head.output_range
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.input(z).view(z.shape[0], self.width, 4, 4)
+        h = self.blocks(h)
+        return self.head(self.output(F.relu(self.bn(h))))
+
+
+class Critic(nn.Module):
+    """ResNet critic: images ``(B, C, size, size)`` -> scores ``(B,)``. Attribute ``variant``."""
+
+    def __init__(self, channels: int, width: int, variant: str) -> None:
+        super().__init__()
+        self.variant = variant
+        self.blocks = nn.Sequential(
+            OptimizedBlock(channels, width),
+            CriticBlock(width, width, variant, down=True),
+            CriticBlock(width, width, variant, down=False),
+            CriticBlock(width, width, variant, down=False),
+        )
+        self.output = nn.Linear(width, 1)
+        tflib_init_(self.output)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.blocks(x)).mean(dim=(2, 3))
+        return self.output(h).flatten()
+
+
+def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
+    """The WGAN-GP ResNet generator and critic of one critic-normalization variant.
+
+    Args:
+        variant: one of :data:`VARIANTS`.
+        model_cfg: the study's ``model`` section (``width``, ``latent``, ``head``; defaults in the
+            module docstring; other keys are ignored).
+        data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}``.
+
+    Returns:
+        ``(generator, critic)``.
+
+    Raises:
+        ValueError: unknown variant, the variant's groups do not divide ``model.width``, size not
+            ``4 * 2**n`` (n >= 1), non-positive width/latent, or an invalid head.
+    """
+    groups = critic_groups(variant)
+    cfg = {**DEFAULTS, **{k: v for k, v in dict(model_cfg or {}).items() if v is not None}}
+    width, latent = int(cfg["width"]), int(cfg["latent"])
+    if width < 1 or latent < 1:
+        raise ValueError(f"wgan_resnet: model.width ({width}) and model.latent ({latent}) must be positive")
+    if groups is not None and width % groups:
+        raise ValueError(f"wgan_resnet variant {variant!r}: {groups} groups do not divide model.width = {width}; "
+                         f"choose a width that is a multiple of {groups}")
+    size, channels = int(data["size"]), int(data["channels"])
+    upsampling_stages(size)
+    head = OutputHead(cfg["head"], channels, data.get("mean_pm1"), data.get("std_pm1"))
+    return Generator(size, channels, width, latent, head), Critic(channels, width, variant)

@@ -1,0 +1,107 @@
+"""The training algorithm of a run, as driven by the harness :func:`gannorm.train.loop.train_run`.
+
+The harness owns everything common to every study: seeding, the metrics file, running
+evaluations and the best/last checkpoints, sample grids, snapshots at configured iterations,
+resume checkpoints and SIGTERM, divergence detection and ``run.json``. An :class:`Objective`
+owns what differs: the models, their optimisers, one training iteration and the running
+evaluation. Implementations:
+
+* :class:`gannorm.train.gan.GANObjective`: non-saturating GAN loss (DCGAN, ResNet-21, MLP GAN).
+* :class:`gannorm.train.wgan_gp.WGANGPObjective`: WGAN-GP with a critic schedule (iWGAN, the
+  WGAN-GP ResNet).
+* :class:`gannorm.train.sr.SRObjective`: 4x super-resolution with a perceptual loss.
+
+Contract: the harness calls ``step(i)`` for ``i = start+1 .. iterations`` (one *generator*
+iteration each) and expects every value in ``columns`` back as a Python float; a non-finite value
+stops the run with outcome ``diverged``. All randomness goes through ``rng`` (data order, z) or
+torch's global generator (seeded by the harness), so a seed gives the same bits on a CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from gannorm.data.store import Store
+
+
+class Objective:
+    """Base class; see the module docstring for the contract.
+
+    Args:
+        store: the opened dataset store.
+        spec: the study's resolved config (schema defaults filled in).
+        variant: the cell's variant.
+        seed: the cell's seed.
+        device: where to train.
+        rng: the run's data-order / z generator (CPU ``torch.Generator`` seeded with ``seed``).
+
+    Attributes set by subclasses:
+        columns: names of the per-iteration values :meth:`step` returns (averaged over each
+            ``train.log_every`` window in ``metrics.csv``).
+        running_column: the ``metrics.csv`` column of :meth:`running_eval` (lower is better;
+            ``best.pt`` keeps the lowest).
+        model_meta: ``{"architecture": ..., "variant": ..., ...}``, everything
+            :func:`gannorm.models.build_generator` needs to rebuild the generator
+            (stored as ``checkpoint["model"]``).
+    """
+
+    columns: tuple[str, ...] = ()
+    running_column: str = "running_recon"
+    model_meta: dict[str, Any]
+
+    def __init__(self, store: Store, spec: dict[str, Any], variant: str, seed: int, device: torch.device,
+                 rng: torch.Generator) -> None:
+        self.store, self.spec, self.variant, self.seed, self.device, self.rng = store, spec, variant, seed, device, rng
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The trained networks by checkpoint key (``generator``, and ``discriminator`` for GANs)."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers by name (their states go into resume checkpoints)."""
+        raise NotImplementedError
+
+    def step(self, iteration: int) -> dict[str, float]:
+        """One generator iteration (for WGAN-GP including its critic iterations); returns ``columns``."""
+        raise NotImplementedError
+
+    def running_eval(self) -> float:
+        """The running evaluation (e.g. reconstruction loss of the fixed test subset); lower is better."""
+        raise NotImplementedError
+
+    def samples(self) -> torch.Tensor:
+        """Images for the sample grid ``(k, C, H, W)`` in [0, 1] (fixed z, or the SR monitor output)."""
+        raise NotImplementedError
+
+    def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
+        """Arrays saved as ``snapshots/iter<iteration>.npz`` at ``train.snapshot_at`` iterations
+        (pixel histograms and their distance to the data's; see :mod:`gannorm.evaluate.histograms`).
+        Default: none."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Extra state beyond modules, optimisers and RNGs (sampler position, schedule counters)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+def store_data(store: Store) -> dict[str, Any]:
+    """The data facts a model builder needs (``build_models``'s ``data`` argument).
+
+    Returns:
+        ``{"size": image side (px), "channels": C, "mean_pm1": [C] and "std_pm1": [C] (training
+        images in [-1, 1] scale), "input_size": low-resolution input side (px) or None}``.
+    """
+    meta = store.meta
+    channels, size = int(store.channels), int(store.image_shape[1])
+    inputs = getattr(store, "inputs", None)
+    return {"size": size, "channels": channels,
+            "mean_pm1": [float(v) for v in meta.get("mean_pm1", [0.0] * channels)],
+            "std_pm1": [float(v) for v in meta.get("std_pm1", [1.0] * channels)],
+            "input_size": None if inputs is None else int(inputs.shape[-1])}

@@ -1,0 +1,278 @@
+"""Super-resolution study (Mullery & Whelan, section 4; Johnson et al. 2016, supplementary table 2):
+the 4x generator, the VGG16 perceptual loss, the training objective and the final evaluation.
+
+Every loss network here is ``vgg_weights="random"`` (explicitly): tests never download."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from gannorm.models.heads import to_unit
+from gannorm.models.sr import VARIANTS, SRGenerator, build
+from gannorm.models.vgg import LAYER_INDEX, VGGPerceptualLoss
+
+DATA = {"size": 16, "channels": 3, "mean_pm1": [-0.2, 0.0, 0.3], "std_pm1": [0.3, 0.4, 0.5], "input_size": 4}
+SPEC = {"architecture": "sr", "dataset": "photos",
+        "model": {"width": 8, "vgg_weights": "random"},
+        "train": {"iterations": 20, "batch_size": 8, "optimizer": "adam", "lr": 1e-3, "eval_images": 8,
+                  "samples": 4, "perceptual_weights": [0.1, 0.8, 0.1]},
+        "evaluate": {"images": 12, "batch_size": 5, "reconstructions": 3}}
+
+
+@pytest.fixture(scope="module")
+def photo_store(tmp_path_factory):
+    """A real paired photo-patch store: 16 px targets, 4 px inputs, the cat as monitor image."""
+    from gannorm.data import prepare
+
+    return prepare("photos", {"source": "photo_patches", "size": 16, "patches": 64, "test_images": 16, "scale": 4,
+                              "split_seed": 0, "photos": ["astronaut", "coffee"], "photo_scale": 0.25},
+                   tmp_path_factory.mktemp("sr") / "photos")
+
+
+def _objective(store, variant="tanh", seed=0):
+    from gannorm.train.sr import SRObjective
+
+    torch.manual_seed(seed)  # the harness seeds the model initialisation
+    return SRObjective(store, SPEC, variant, seed, torch.device("cpu"), torch.Generator().manual_seed(seed))
+
+
+# --- generator ----------------------------------------------------------------------------------
+
+def test_generator_follows_johnson_table_2_and_upsamples_4x():
+    generator, discriminator = build("tanh", {}, {**DATA, "size": 288, "input_size": 72})
+    assert isinstance(generator, SRGenerator) and discriminator is None
+    assert generator.width == 64 and generator.scale == 4 and generator.latent is None
+    convs = [m for m in generator.modules() if isinstance(m, nn.Conv2d)]
+    assert convs[0].kernel_size == (9, 9) and convs[0].out_channels == 64
+    assert convs[-1].kernel_size == (9, 9) and convs[-1].out_channels == 3
+    assert len(generator.residual) == 4 and len(convs) == 2 + 4 * 2
+    ups = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(u.kernel_size, u.stride) for u in ups] == [((3, 3), (2, 2))] * 2
+    small, _ = build("bn_tanh", {"width": 8}, DATA)
+    x = torch.rand(2, 3, 4, 4)
+    y = small(x)
+    assert y.shape == (2, 3, 16, 16) and small.output_range == (-1.0, 1.0)
+    assert float(y.detach().abs().max()) <= 1.0
+    eight, _ = build("tanh", {"width": 4}, {**DATA, "size": 32})  # 2**k in general
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in eight.modules()) == 3
+    assert eight(x).shape == (2, 3, 32, 32)
+
+
+def test_bn_clip_head_starts_at_the_data_statistics_and_bad_configs_fail():
+    torch.manual_seed(0)
+    generator, _ = build("bn_clip", {"width": 8}, DATA)
+    norm = generator.head.norm
+    assert torch.allclose(norm.weight, torch.tensor(DATA["std_pm1"]))
+    assert torch.allclose(norm.bias, torch.tensor(DATA["mean_pm1"]))
+    out = generator(torch.rand(16, 3, 4, 4)).detach()  # train mode: batch statistics, then gamma/beta
+    assert float(out.min()) >= -1.0 and float(out.max()) <= 1.0
+    assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.tensor(DATA["mean_pm1"]), atol=0.05)
+    tanh_bn, _ = build("bn_tanh", {"width": 8}, DATA)
+    assert torch.equal(tanh_bn.head.norm.weight.detach(), torch.ones(3))
+    assert torch.equal(tanh_bn.head.norm.bias.detach(), torch.zeros(3))
+    assert build("tanh", {"width": 8}, DATA)[0].head.norm is None
+    with pytest.raises(ValueError, match="variant is the output head"):
+        build("tanh", {"head": "bn_clip"}, DATA)
+    with pytest.raises(ValueError, match="unknown super-resolution variant"):
+        build("sigmoid", {}, DATA)
+    with pytest.raises(ValueError, match="paired store"):
+        build("tanh", {}, {**DATA, "input_size": None})
+    with pytest.raises(ValueError, match="power-of-two"):
+        build("tanh", {}, {**DATA, "size": 12})
+    assert set(VARIANTS) == {"tanh", "bn_tanh", "bn_clip"}
+
+
+# --- perceptual loss ----------------------------------------------------------------------------
+
+def test_perceptual_loss_is_zero_for_identical_images_and_positive_otherwise():
+    loss = VGGPerceptualLoss(vgg_weights="random")
+    assert loss.layers == ("conv1_1", "conv2_1", "conv3_1") and loss.weights == (0.1, 0.8, 0.1)
+    x, y = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    assert float(loss(x, x)) == 0.0
+    per_image = loss.per_image(x, y)
+    assert per_image.shape == (3,) and bool((per_image > 0).all())
+    out = x.clone().requires_grad_(True)
+    loss(out, y).backward()
+    assert out.grad is not None and float(out.grad.abs().sum()) > 0
+    assert all(p.grad is None and not p.requires_grad for p in loss.parameters())
+    loss.train()
+    assert not loss.training  # the loss network stays in eval mode
+    grey = torch.rand(2, 1, 16, 16)  # grey images are repeated to RGB
+    assert float(loss(grey, grey)) == 0.0 and float(loss(grey, torch.rand(2, 1, 16, 16))) > 0
+
+
+def test_layer_weights_are_respected_and_features_are_taken_after_relu():
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    assert float(VGGPerceptualLoss(weights=(0.0, 0.0, 0.0), vgg_weights="random")(x, y)) == 0.0
+    singles = [float(VGGPerceptualLoss(weights=w, vgg_weights="random")(x, y))
+               for w in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))]
+    combined = float(VGGPerceptualLoss(vgg_weights="random")(x, y))
+    assert combined == pytest.approx(0.1 * singles[0] + 0.8 * singles[1] + 0.1 * singles[2], rel=1e-5)
+    # conv1_1 alone = mean squared difference of relu1_1 (Johnson's 1/(C H W) normalisation)
+    net = VGGPerceptualLoss(layers=("conv1_1",), weights=(1.0,), vgg_weights="random")
+    assert len(net.features) == LAYER_INDEX["conv1_1"] + 1 == 2  # truncated after relu1_1
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    fx, fy = (torch.relu(net.features[0]((v - mean) / std)) for v in (x, y))
+    assert float(net(x, y)) == pytest.approx(float((fx - fy).pow(2).mean()), rel=1e-5)
+    assert float(net(x, y)) == pytest.approx(singles[0], rel=1e-5)  # same seed, same random VGG
+    assert all(float(f.min()) >= 0 for f in VGGPerceptualLoss(vgg_weights="random").extract(x))
+    with pytest.raises(ValueError, match="perceptual weights"):
+        VGGPerceptualLoss(weights=(1.0,), vgg_weights="random")
+    with pytest.raises(ValueError, match="unknown VGG16 layer"):
+        VGGPerceptualLoss(layers=("conv9_1",), weights=(1.0,), vgg_weights="random")
+
+
+def test_random_vgg_is_seeded_explicit_and_leaves_the_global_rng_alone():
+    state = torch.get_rng_state()
+    a, b = VGGPerceptualLoss(vgg_weights="random", seed=3), VGGPerceptualLoss(vgg_weights="random", seed=3)
+    c = VGGPerceptualLoss(vgg_weights="random", seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a.features[0].weight, b.features[0].weight)
+    assert not torch.equal(a.features[0].weight, c.features[0].weight)
+    with pytest.raises(ValueError, match="vgg_weights"):
+        VGGPerceptualLoss(vgg_weights="none")
+
+
+def test_missing_imagenet_weights_offline_name_the_file_url_and_random_option(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    calls = []
+
+    def offline(url, dst, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(RuntimeError) as err:
+        VGGPerceptualLoss(vgg_weights="imagenet")
+    message = str(err.value)
+    expected = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert str(expected) in message
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in message
+    assert "model.vgg_weights: random" in message and "tests and the demo" in message
+    assert calls == ["https://download.pytorch.org/models/vgg16-397923af.pth"] and not expected.exists()
+
+    # A cached file is used without a download (a stand-in with torchvision's key names) ...
+    reference = VGGPerceptualLoss(vgg_weights="random", seed=7)
+    torch.save({f"features.{k}": v for k, v in reference.features.state_dict().items()}, expected)
+    loaded = VGGPerceptualLoss(vgg_weights="imagenet")
+    assert len(calls) == 1 and loaded.vgg_weights == "imagenet"
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), reference.parameters()))
+    # ... and a corrupt one is named.
+    expected.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="vgg16-397923af.pth: unreadable"):
+        VGGPerceptualLoss(vgg_weights="imagenet")
+
+
+# --- training objective -------------------------------------------------------------------------
+
+def test_sr_objective_lowers_the_perceptual_loss_and_exposes_monitor_and_snapshots(photo_store):
+    from gannorm.train.sr import load_monitor
+
+    objective = _objective(photo_store)
+    assert objective.columns == ("perceptual_loss",) and objective.running_column == "running_perceptual"
+    assert objective.model_meta["architecture"] == "sr" and objective.model_meta["variant"] == "tanh"
+    assert objective.model_meta["data"]["input_size"] == 4 and set(objective.modules()) == {"generator"}
+    before = objective.running_eval()
+    losses = [objective.step(i)["perceptual_loss"] for i in range(1, 21)]
+    assert all(np.isfinite(losses)) and np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+    assert objective.running_eval() < before
+    assert objective.generator.training  # evaluations restore training mode
+
+    samples = objective.samples()
+    assert samples.shape == (4, 3, 16, 16) and 0 <= float(samples.min()) and float(samples.max()) <= 1
+    monitor_input, monitor_target = load_monitor(photo_store)
+    assert monitor_input.shape == (1, 3, 4, 4) and monitor_target.shape == (1, 3, 16, 16)
+    objective.generator.eval()
+    with torch.no_grad():
+        expected = to_unit(objective.generator(torch.from_numpy(monitor_input)), (-1.0, 1.0))
+    objective.generator.train()
+    assert torch.allclose(samples[:1], expected, atol=1e-6)  # the monitor output comes first
+
+    snap = objective.snapshot(20)
+    assert snap["histogram"].shape == snap["data_histogram"].shape == snap["test_histogram"].shape == (3, 256)
+    assert np.allclose(snap["histogram"].sum(axis=1), 1) and snap["images"].shape == (1, 3, 16, 16)
+    assert np.allclose(snap["images"], expected.numpy(), atol=1e-6) and int(snap["iteration"]) == 20
+    assert snap["w1"].shape == snap["test_w1"].shape == snap["monitor_w1"].shape == (3,)
+    assert bool(((snap["w1"] >= 0) & (snap["w1"] <= 1)).all())
+
+
+def test_paired_sampler_is_seeded_and_resumes_its_permutation(photo_store):
+    from gannorm.train.sr import PairedSampler
+
+    a = PairedSampler(photo_store, 8, "cpu", torch.Generator().manual_seed(5))
+    big = PairedSampler(photo_store, 8, "cpu", torch.Generator().manual_seed(5), preload_bytes=0)  # memory map
+    for _ in range(3):
+        (ia, ta), (ib, tb) = a.next(), big.next()
+        assert torch.equal(ia, ib) and torch.equal(ta, tb)
+    # inputs and targets stay aligned: each input is its target downsampled 4x
+    pooled = torch.nn.functional.avg_pool2d(ta, 4)
+    assert float((pooled - ia).abs().mean()) < 0.05
+    state, rng_state = a.state_dict(), a.generator.get_state()
+    expected = [a.next() for _ in range(9)]  # crosses an epoch boundary (48 train pairs)
+    b = PairedSampler(photo_store, 8, "cpu", torch.Generator())
+    b.load_state_dict(state)
+    b.generator.set_state(rng_state)
+    for (ie, te), (ig, tg) in zip(expected, (b.next() for _ in range(9))):
+        assert torch.equal(ie, ig) and torch.equal(te, tg)
+
+
+def test_objective_needs_a_paired_store(digits_store):
+    with pytest.raises(ValueError, match="inputs"):
+        _objective(digits_store)
+
+
+# --- final evaluation ---------------------------------------------------------------------------
+
+def test_final_sr_evaluation_writes_json_and_reconstructions(photo_store, tmp_path):
+    from gannorm.evaluate.sr import final_sr_evaluation
+    from gannorm.io import write_json
+    from gannorm.train.checkpoint import save_checkpoint
+
+    objective = _objective(photo_store, variant="bn_clip")
+    meta = objective.model_meta
+
+    def state(iteration):
+        return {"model": meta, "generator": {k: v.clone() for k, v in objective.generator.state_dict().items()},
+                "iteration": iteration, "running": objective.running_eval()}
+
+    save_checkpoint(tmp_path / "checkpoints" / "best.pt", state(0))
+    for i in range(1, 4):
+        objective.step(i)
+    save_checkpoint(tmp_path / "checkpoints" / "last.pt", state(3))
+    write_json(tmp_path / "run.json", {"outcome": "completed"})
+
+    result = final_sr_evaluation(photo_store, SPEC, tmp_path, torch.device("cpu"), progress=False)
+    on_disk = json.loads((tmp_path / "final_eval.json").read_text())
+    assert on_disk == json.loads(json.dumps(result)) and on_disk["outcome"] == "completed"
+    assert on_disk["images"] == 12 and on_disk["vgg_weights"] == "random"
+    for name, iteration in (("best", 0), ("last", 3)):
+        entry = on_disk["checkpoints"][name]
+        assert entry["iteration"] == iteration and len(entry["w1"]) == 3 and entry["mse"] > 0
+        assert len(entry["per_image"]["perceptual"]) == 12 and entry["perceptual"] > 0
+        assert set(entry["monitor"]) == {"perceptual", "mse", "w1"}
+    # the last checkpoint's numbers match the training objective's loss on the same test pairs
+    test = photo_store.test_indices[:12]
+    inputs = torch.from_numpy(photo_store.inputs[test].astype(np.float32) / 255)
+    targets = torch.from_numpy(photo_store.as_float(test))
+    outputs = objective._generate(inputs)
+    assert on_disk["checkpoints"]["last"]["perceptual"] == pytest.approx(
+        float(objective.loss.per_image(outputs, targets).mean()), rel=1e-4)
+    assert on_disk["checkpoints"]["last"]["mse"] == pytest.approx(float((outputs - targets).pow(2).mean()), rel=1e-4)
+
+    with np.load(tmp_path / "reconstructions.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    assert arrays["inputs"].shape == (3, 3, 4, 4)
+    assert arrays["targets"].shape == arrays["best"].shape == arrays["last"].shape == (3, 3, 16, 16)
+    assert arrays["monitor_input"].shape == (1, 3, 4, 4)
+    assert arrays["monitor_best"].shape == arrays["monitor_last"].shape == (1, 3, 16, 16)
+    assert np.allclose(arrays["last"], outputs[:3].numpy(), atol=1e-6)
+    assert not np.allclose(arrays["best"], arrays["last"])
+    assert not list(Path(tmp_path).glob(".*"))  # atomic writes leave no temporary files

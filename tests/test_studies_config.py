@@ -1,0 +1,93 @@
+"""Every study of issue 4 as configuration: the variant table, config checks per architecture, and
+the paper config's dry run (every cell listed, one GPU per training job)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gannorm.config import ARCHITECTURE_VARIANTS, ConfigError, check_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def validated(config):
+    from snakemake.utils import validate
+
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def test_config_variant_table_matches_the_model_modules():
+    from gannorm.models import ARCHITECTURES
+
+    assert set(ARCHITECTURES) == set(ARCHITECTURE_VARIANTS)
+    for architecture, module in ARCHITECTURES.items():
+        assert tuple(importlib.import_module(module).VARIANTS) == ARCHITECTURE_VARIANTS[architecture], architecture
+
+
+def test_schema_variant_enum_lists_every_architectures_variants():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    enum = set(schema["$defs"]["study"]["properties"]["variants"]["items"]["enum"])
+    assert enum == {v for variants in ARCHITECTURE_VARIANTS.values() for v in variants}
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "configs/smoke.yaml", "configs/paper.yaml"])
+def test_every_architecture_is_configured(path):
+    config = validated(yaml.safe_load((REPO / path).read_text()))
+    check_config(config)
+    architectures = {s["architecture"] for s in config["studies"].values()}
+    assert architectures == set(ARCHITECTURE_VARIANTS)
+    # every variant of every architecture is run somewhere in the demo and the paper config
+    if path != "configs/smoke.yaml":
+        for architecture, variants in ARCHITECTURE_VARIANTS.items():
+            used = {v for s in config["studies"].values() if s["architecture"] == architecture for v in s["variants"]}
+            assert used == set(variants), (path, architecture)
+
+
+def demo():
+    return copy.deepcopy(yaml.safe_load((REPO / "config.yaml").read_text()))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: c["studies"]["xiang_li"].update(variants=["tanh"]),
+     r"studies.xiang_li.variants: 'tanh' is not a variant of architecture 'dcgan'"),
+    (lambda c: c["studies"]["johannsmeier"].update(dataset="digits"),
+     r"studies.johannsmeier.dataset: architecture toy2d needs a dataset with source toy2d"),
+    (lambda c: c["studies"]["tutorial_mlp"].update(dataset="toy2d"),
+     r"studies.tutorial_mlp.dataset: 'toy2d' holds 2-D points"),
+    (lambda c: c["studies"]["mullery_sr"].update(dataset="digits"),
+     r"studies.mullery_sr.dataset: architecture sr needs low-resolution inputs"),
+    (lambda c: c["studies"]["wu_critic_norm"]["model"].update(width=48),
+     r"studies.wu_critic_norm.model.width: 48 features cannot be split into the 32 groups"),
+    (lambda c: c["datasets"]["toy2d"].update(test_images=5000),
+     r"datasets.toy2d.test_images: 5000 held-out points, must be below points"),
+])
+def test_config_checks_name_the_key_per_architecture(edit, match):
+    config = demo()
+    edit(config)
+    with pytest.raises(ConfigError, match=match):
+        check_config(validated(config))
+
+
+def test_paper_dry_run_lists_every_cell_and_one_gpu_per_training_job(tmp_path):
+    from test_workflow import snakemake, workflow_copy
+
+    config = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+    result = snakemake(workflow_copy(tmp_path), "-n", "--configfile", "configs/paper.yaml", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    jobs = re.findall(r"rule (\w+):\n((?:    .*\n)+)", out)
+    train = [body for name, body in jobs if name == "train"]
+    expected = {(study, f"{spec['architecture']}-{variant}", f"seed{seed}")
+                for study, spec in config["studies"].items() for variant in spec["variants"] for seed in spec["seeds"]}
+    listed = set(re.findall(r"runs/(\w+)/([\w-]+)/(seed\d+)/metrics.csv", "".join(train)))
+    assert listed == expected
+    assert len(train) == len(expected)
+    for body in train:
+        assert re.search(r"resources: .*\bgpu=1\b", body), body
