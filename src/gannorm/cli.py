@@ -66,6 +66,9 @@ def _train(args: argparse.Namespace) -> None:
         from gannorm.data.toy2d import open_toy2d
         from gannorm.train.toy2d import train_toy2d
 
+        from pathlib import Path
+
+        Path(args.out, "snapshots").mkdir(parents=True, exist_ok=True)  # a declared output; the toy saves none
         result = train_toy2d(open_toy2d(args.store), spec, study=args.study, variant=args.variant, seed=args.seed,
                              out_dir=args.out, device=device)
         print(f"{args.out}: {getattr(result, 'outcome', result)}")

@@ -67,7 +67,7 @@ name                   BN in D    D step    G step   D in  shift  post
 "split": D sees the fake batch and the real batch in two calls (BN normalises each with its own
 statistics); "joint": one call on the concatenated batch [fake; real]. In a joint G step only the
 fake half's logits enter G's loss. "eval": D uses its running statistics during the G step. The
-shift incentive adds ``-shift_weight * mean(fake[:, 0])`` (``train.shift_weight``, 0.005) to G's
+shift incentive adds ``-w * mean(fake[:, 0])`` (``w = train.shift_incentive``, 0.005) to G's
 loss. The last two variants are not in the post's experiments; they test its suggestions.
 """
 
@@ -94,7 +94,7 @@ class Variant:
         d_batch: D step: ``"split"`` (fake and real through D separately) or ``"joint"``.
         g_batch: G step: ``"fake"`` (only the generated batch through D) or ``"joint"`` ([fake; real]).
         g_d_mode: D's mode in the G step: ``"train"`` (batch statistics) or ``"eval"`` (running).
-        shift_incentive: G's loss gets ``-shift_weight * mean(fake[:, 0])``.
+        shift_incentive: G's loss gets ``-train.shift_incentive * mean(fake[:, 0])``.
         moment_match: generated batches are moment-matched to the data (:class:`MomentMatch`).
         post: the post's words for it.
     """

@@ -8,23 +8,27 @@ Per iteration, as the post's ``train_step``:
    (:func:`gannorm.models.toy2d.generator_view`: D in train or eval mode, fake batch alone or
    inside [fake; real]); ``deception_loss = -BCE(fake labels, D(fake))`` (the zero-sum
    "minimax" loss: G maximises D's loss on the fake batch), minus
-   ``shift_weight * mean(fake[:, 0])`` for the shift-incentive variants; one Adam step on G.
+   ``shift_incentive * mean(fake[:, 0])`` for the shift-incentive variants; one Adam step on G.
 3. D step on the *same* fake batch (computed before G's update, as the post's code reuses
    ``fake_batch``): split (``D(fake)``, then ``D(real)``) or joint (``D([fake; real])``) batches,
    D in train mode, loss ``BCE`` with real = 1, fake = 0 averaged over both halves; one Adam step.
 
-The batch is the full training population (2,048 points in the post) unless ``train.batch_size``
-asks for a random subset per iteration. Losses logged: ``d_loss`` (the D step's loss),
-``g_loss = BCE(fake labels, D(fake))`` (the post's reported G loss, ``-deception_loss`` without
-the shift term); both are ln 2 ~ 0.693 at the equilibrium. ``mean_shift_x/y``: mean of the
-G-step fake batch minus the training mean. ``running_energy``: energy distance
-(:func:`gannorm.evaluate.toy2d.energy_distance`) between ``train.eval_images`` generated points
-(fixed z, seed + 1) and as many test points, at every logged row; ``best.pt`` keeps the lowest.
+The batch is always the full training population (2,048 points in the post: the dataset's
+``points - test_images``); ``train.batch_size`` is ignored. Losses logged: ``d_loss`` (the D
+step's loss), ``g_loss = BCE(fake labels, D(fake))`` (the post's reported G loss,
+``-deception_loss`` without the shift term); both are ln 2 ~ 0.693 at the equilibrium.
+``mean_shift_x/y``: mean of the G-step fake batch minus the training mean. ``running_energy``:
+energy distance (:func:`gannorm.evaluate.toy2d.energy_distance`) between ``train.eval_images``
+generated points (fixed z, seed + 1) and as many test points, every ``train.eval_every``
+iterations (and at 0 and at the end; on logged rows only, empty elsewhere); ``best.pt`` keeps
+the lowest.
 
-``train`` config keys (defaults): ``iterations`` 2000 (post), ``lr`` 1e-3, ``adam_betas``
-[0.9, 0.999], ``adam_eps`` 1e-7 (Keras' Adam defaults; the post says only "Adam"),
-``shift_weight`` 0.005 (post), ``batch_size`` null (= full population, post), ``log_every`` 10,
-``eval_images`` 1024, ``sample_every`` 500, ``samples`` 1024 (points in a scatter plot).
+``train`` config keys (defaults when missing or null): ``iterations`` 2000 (post), ``lr`` 1e-3,
+``adam_betas`` [0.9, 0.999], ``adam_eps`` 1e-7 (Keras' Adam defaults; the post says only "Adam"),
+``optimizer`` must be ``adam`` when given, ``shift_incentive`` 0.005 (the post's weight),
+``log_every`` 10, ``eval_every`` (= ``log_every``), ``eval_images`` 1024, ``sample_every`` 500,
+``samples`` 1024 (generated points in a scatter plot). Ignored: ``batch_size``,
+``resume_every``, ``snapshot_at`` and the keys of the other objectives.
 
 Deterministic: one seed seeds torch/NumPy/Python (initialisation) and the z generator; on a CPU
 the same seed and thread count give the same bits. A run whose losses become NaN/Inf stops with
@@ -59,7 +63,7 @@ METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "mean_shift_x
 
 #: Defaults of the ``train`` config keys (module docstring).
 DEFAULTS: dict[str, Any] = {"iterations": 2000, "lr": 1e-3, "adam_betas": [0.9, 0.999], "adam_eps": 1e-7,
-                            "shift_weight": 0.005, "batch_size": None, "log_every": 10, "eval_images": 1024,
+                            "optimizer": "adam", "shift_incentive": 0.005, "log_every": 10, "eval_images": 1024,
                             "sample_every": 500, "samples": 1024}
 
 
@@ -132,8 +136,8 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
             :data:`DEFAULTS` and :data:`gannorm.models.toy2d.DEFAULTS`).
         variant: one of :data:`gannorm.models.toy2d.VARIANTS`.
         out_dir: ``results/<name>/runs/<study>/toy2d-<variant>/seed<k>``; receives ``metrics.csv``
-            (:data:`METRIC_COLUMNS`, a row every ``train.log_every`` iterations with the window's
-            mean losses and shifts, plus iteration 0), ``checkpoints/best.pt`` and ``last.pt``
+            (:data:`METRIC_COLUMNS`, a row every ``train.log_every`` and every ``train.eval_every``
+            iterations with the window's mean losses and shifts, plus iteration 0), ``checkpoints/best.pt`` and ``last.pt``
             (``{"model": meta, "generator", "discriminator", "iteration", "running", "study",
             "seed"}``), ``samples/iter%07d.png`` and ``run.json``.
 
@@ -141,8 +145,8 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
         :class:`Toy2DResult`.
 
     Raises:
-        ValueError: unknown variant, ``train.batch_size`` larger than the training population,
-            ``train.eval_images`` larger than the test points.
+        ValueError: unknown variant, ``train.optimizer`` other than ``adam``, ``train.eval_images``
+            larger than the test points.
     """
     from tqdm import tqdm
 
@@ -158,10 +162,9 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     def clock() -> float:
         return round(time.perf_counter() - started, 3)
 
+    if t_cfg["optimizer"] != "adam":
+        raise ValueError(f"train.optimizer = {t_cfg['optimizer']!r}: the toy2d study trains with Adam (post)")
     population = len(store.train)
-    batch_size = int(t_cfg["batch_size"] or population)
-    if batch_size > population:
-        raise ValueError(f"train.batch_size = {batch_size} exceeds the {population} training points of {store.directory}")
     eval_count = int(t_cfg["eval_images"])
     if eval_count > len(store.test):
         raise ValueError(f"train.eval_images = {eval_count} exceeds the {len(store.test)} test points of "
@@ -184,7 +187,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     n_samples = int(t_cfg["samples"])
     fixed_z = torch.randn(max(eval_count, n_samples), generator.latent,
                           generator=torch.Generator().manual_seed(seed + 1)).to(device)
-    shift_weight = float(t_cfg["shift_weight"]) if vspec.shift_incentive else 0.0
+    shift_weight = float(t_cfg["shift_incentive"]) if vspec.shift_incentive else 0.0
 
     def generate_fixed() -> np.ndarray:
         generator.eval()
@@ -219,6 +222,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
 
     iterations = int(t_cfg["iterations"])
     log_every, sample_every = int(t_cfg["log_every"]), int(t_cfg["sample_every"])
+    eval_every = int(t_cfg.get("eval_every") or log_every)
     log_row(0, {"d_loss": None, "g_loss": None, "mean_shift_x": None, "mean_shift_y": None}, evaluate=True)
     save_samples(0)
     outcome, done = "completed", 0
@@ -227,11 +231,8 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     bar = tqdm(range(1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
                file=sys.stderr, disable=not progress)
     for iteration in bar:
-        if batch_size == population:
-            real = real_all
-        else:
-            real = real_all[torch.randperm(population, generator=rng)[:batch_size].to(device)]
-        z = torch.randn(batch_size, generator.latent, generator=rng).to(device)
+        real = real_all  # the full population, every iteration
+        z = torch.randn(population, generator.latent, generator=rng).to(device)
         # G step: D's parameters are not trained here (but BN running statistics update in train mode).
         discriminator.requires_grad_(False)
         fake = generator(z)
@@ -267,13 +268,13 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
         accum["sx"] += shift[0]
         accum["sy"] += shift[1]
         accum["n"] += 1
-        if iteration % log_every == 0 or iteration == iterations:
+        evaluate = iteration % eval_every == 0 or iteration == iterations
+        if iteration % log_every == 0 or evaluate:
             n = accum["n"]
             log_row(iteration, {"d_loss": accum["d"] / n, "g_loss": accum["g"] / n, "mean_shift_x": accum["sx"] / n,
-                                "mean_shift_y": accum["sy"] / n}, evaluate=True)
+                                "mean_shift_y": accum["sy"] / n}, evaluate=evaluate)
             accum.update(d=0.0, g=0.0, sx=0.0, sy=0.0, n=0)
-            bar.set_postfix(d=f"{rows[-1]['d_loss']:.3f}", g=f"{rows[-1]['g_loss']:.3f}",
-                            energy=f"{rows[-1]['running_energy'] or float('nan'):.4f}")
+            bar.set_postfix(d=f"{rows[-1]['d_loss']:.3f}", g=f"{rows[-1]['g_loss']:.3f}")
         if iteration % sample_every == 0 or iteration == iterations:
             save_samples(iteration)
     bar.close()
@@ -292,7 +293,8 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
            "iterations_done": done, "best_iteration": result.best_iteration, "best_running": result.best_running,
            "running_column": "running_energy", "wall_seconds": clock(), "started_at": started_at,
            "finished_at": _utc_now(),
-           "seeds": {"seed": seed, "python_numpy_torch": seed, "model_init": seed, "z": seed, "fixed_sample_z": seed + 1},
+           "seeds": {"seed": seed, "python_numpy_torch": seed, "model_init": seed, "z": seed,
+                     "fixed_sample_z": seed + 1},
            "train": t_cfg, "config": spec, "model": meta,
            "store": {"directory": str(store.directory), "count": store.meta.get("count"),
                      "train_count": population, "test_count": len(store.test)},
