@@ -119,11 +119,14 @@ def test_table_numbers_and_diverged_row(results):
     assert tables.lowest_mean_variant(summary) == "weight"
 
 
-def test_tables_cli_writes_csv_tex_summary(results):
+def test_table_and_summary_cli_write_csv_tex_summary(results):
     root, dirs = results
     csv, tex, summary = root / "tables" / f"{STUDY}.csv", root / "tables" / f"{STUDY}.tex", root / "report" / "s.tex"
-    assert main(["tables", "--study", STUDY, "--runs", *map(str, dirs), "--csv", str(csv), "--tex", str(tex),
-                 "--summary", str(summary), "--published", "xiang_li_table2"]) == 0
+    runs = ["--study", STUDY, "--runs", *map(str, dirs)]
+    store = ["--store", str(root / "data" / "my_digits" / "store.json")]
+    assert main(["table", *runs, "--name", "results", "--csv", str(csv), "--tex", str(tex),
+                 "--published", "xiang_li_table2", *store]) == 0
+    assert main(["summary", *runs, "--out", str(summary), "--published", "xiang_li_table2", *store]) == 0
     frame = pd.read_csv(csv)
     assert set(frame["kind"]) == {"run", "mean", "std", "published"}
     row = frame[(frame["kind"] == "run") & (frame["variant"] == "weight") & (frame["seed"] == 1)].iloc[0]
@@ -138,6 +141,39 @@ def test_tables_cli_writes_csv_tex_summary(results):
     para = summary.read_text()
     assert "\\texttt{weight}" in para and "lowest mean final loss is that of \\texttt{weight}" in para
     assert "0.012000 $\\pm$ 0.002828" in para and "1 diverged" in para
+    # the paper's claim beside ours, labelled with its setting, and the computed verdict
+    assert "\\paragraph{Published.}" in para and "10.5\\%" in para and "another dataset and scale" in para
+    # weight beats vanilla at seed 0; seed 1 is not measured because weight diverged there
+    assert ("WN (weight) has the lowest final reconstruction loss: \\textbf{yes}, 1 of 1 measured seed "
+            "(not measured: seed 1: weight diverged)") in para
+
+
+def test_published_source_follows_the_dataset():
+    from gannorm.report.papers import default_published
+
+    assert default_published({"architecture": "dcgan"}, "cifar10") == "xiang_li_table7"
+    assert default_published({"architecture": "dcgan"}, "lsun") == "xiang_li_table8"
+    assert default_published({"architecture": "dcgan"}, "digits") == "xiang_li_table2"
+    assert default_published({"architecture": "resnet"}, "celeba") == "xiang_li_resnet"
+    assert default_published({"architecture": "dcgan", "report": {"published": "none"}}, "celeba") == "none"
+    for arch in ("mlp", "iwgan", "wgan_resnet", "sr", "toy2d"):
+        assert default_published({"architecture": arch}, "cifar10") == "none"
+
+
+def test_published_label_says_same_or_another_setting(results):
+    from gannorm.report.papers import PUBLISHED_TABLES, Setting, published_label
+
+    table7 = PUBLISHED_TABLES["xiang_li_table7"]
+    assert published_label(table7, Setting("cifar10", "", 32, 500_000)).endswith("the same dataset and scale)")
+    assert published_label(table7, Setting("cifar10", "", 32, 3_000)).endswith("the same dataset at another scale)")
+    assert published_label(table7, Setting("digits", "", 16, 3_000)).endswith("another dataset and scale)")
+    assert published_label(table7, None).endswith("another dataset and scale)")
+    _, dirs = results
+    table = tables.build_table(tables.load_runs(dirs), published="xiang_li_table7",
+                               setting=Setting("cifar10", "", 32, 500_000))
+    published = table[table["kind"] == "published"].set_index("variant")
+    assert published.loc["weight", "final_loss_last"] == pytest.approx(0.003269)  # their 500k model
+    assert "Table 7" in published.loc["weight", "source"] and "same dataset and scale" in published.loc["weight", "source"]
 
 
 def test_published_rows_use_table2_numbers():
@@ -150,13 +186,22 @@ def test_published_rows_use_table2_numbers():
 
 def test_figures_are_nonempty_pdfs(results):
     root, dirs = results
-    outs = [root / "figures" / f"{STUDY}_{k}.pdf" for k in ("running_loss", "samples", "reconstructions")]
-    main(["figures", "--study", STUDY, "--runs", *map(str, dirs), "--running-loss", str(outs[0]),
-          "--samples", str(outs[1]), "--reconstructions", str(outs[2])])
-    for out in outs:
+    for name in ("running_loss", "samples", "reconstructions"):
+        out = root / "figures" / f"{STUDY}_{name}.pdf"
+        assert main(["figure", "--study", STUDY, "--runs", *map(str, dirs), "--name", name, "--out", str(out)]) == 0
         data = out.read_bytes()
         assert data.startswith(b"%PDF") and len(data) > 1000, out
     assert not list((root / "figures").glob(".*"))  # no temporary files left behind
+
+
+def test_unknown_figure_or_table_of_a_kind_is_an_error(results):
+    root, dirs = results
+    with pytest.raises(SystemExit, match="has no figure 'critic_loss'"):
+        main(["figure", "--study", STUDY, "--runs", *map(str, dirs), "--name", "critic_loss",
+              "--out", str(root / "x.pdf")])
+    with pytest.raises(SystemExit, match="has no table 'w1'"):
+        main(["table", "--study", STUDY, "--runs", *map(str, dirs), "--name", "w1", "--csv", str(root / "x.csv"),
+              "--tex", str(root / "x.tex")])
 
 
 def test_last_sample_grid_picks_largest_iteration(results):
@@ -192,15 +237,11 @@ def test_escape_latex():
 
 
 def _report_inputs(root: Path, dirs: list[Path]) -> dict[str, Path]:
-    """Run the tables, figures and methods subcommands; return the study's files."""
+    """Run the ``study`` subcommand (every table, figure, summary and methods file); return the files."""
     files = {k: root / v for k, v in latex.study_files(STUDY).items()}
-    runs = ["--study", STUDY, "--runs", *map(str, dirs)]
-    main(["tables", *runs, "--csv", str(files["csv"]), "--tex", str(files["table"]),
-          "--summary", str(files["summary"]), "--published", "xiang_li_table2"])
-    main(["figures", *runs, "--running-loss", str(files["running_loss"]), "--samples", str(files["samples"]),
-          "--reconstructions", str(files["reconstructions"])])
-    main(["methods", *runs, "--out", str(files["methods"]), "--section", str(files["section"]),
-          "--store", str(root / "data" / "my_digits" / "store.json"), "--published", "xiang_li_table2"])
+    assert main(["study", "--study", STUDY, "--runs", *map(str, dirs), "--results-dir", str(root),
+                 "--store", str(root / "data" / "my_digits" / "store.json"), "--published", "xiang_li_table2"]) == 0
+    assert all(path.exists() for path in files.values())
     return files
 
 
@@ -264,6 +305,7 @@ def test_summary_orders_variants_like_the_paper(results):
 
 def test_default_published():
     assert tables.default_published({"architecture": "dcgan"}) == "xiang_li_table2"
+    assert tables.default_published({"architecture": "dcgan", "report": {"published": "auto"}}) == "xiang_li_table2"
     assert tables.default_published({"architecture": "mlp"}) == "none"
     assert tables.default_published({"architecture": "dcgan", "published": "none"}) == "none"
     with pytest.raises(ValueError, match="unknown published source"):

@@ -57,8 +57,10 @@ def gpus_per_job(stage):
 
 
 def study_json(wildcards):
-    """A study's resolved config (schema defaults filled in), passed to the CLI as JSON."""
-    return json.dumps(STUDIES[wildcards.study], sort_keys=True)
+    """A study's resolved config (schema defaults filled in) without its ``report`` section, passed
+    to the training and evaluation CLI as JSON (so a report setting does not rerun training)."""
+    spec = {key: value for key, value in STUDIES[wildcards.study].items() if key != "report"}
+    return json.dumps(spec, sort_keys=True)
 
 
 def study_store(wildcards):

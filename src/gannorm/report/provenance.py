@@ -29,7 +29,9 @@ def run_dirs_from_tables(results_dir: str | os.PathLike, studies: Sequence[str])
 
     Args:
         results_dir: ``results/<name>``.
-        studies: study names (each with ``tables/<study>.csv``; a missing CSV contributes nothing).
+        studies: study names (each with ``tables/<study>.csv``; a missing CSV contributes nothing). A
+            table without the columns ``kind``, ``variant`` and ``seed`` (e.g. the 2-D toy study's, made
+            by its own module) contributes every ``runs/<study>/*/seed*/`` folder with a ``run.json``.
     """
     results_dir = Path(results_dir)
     out: list[Path] = []
@@ -38,6 +40,11 @@ def run_dirs_from_tables(results_dir: str | os.PathLike, studies: Sequence[str])
         if not csv.exists():
             continue
         table = pd.read_csv(csv)
+        if not {"kind", "variant", "seed"}.issubset(table.columns):
+            found = sorted((results_dir / "runs" / study).glob("*/seed*/run.json"),
+                           key=lambda p: (p.parent.parent.name, int(p.parent.name[4:]) if p.parent.name[4:].isdigit() else 0))
+            out.extend(m.parent for m in found)
+            continue
         for _, row in table[table["kind"] == "run"].iterrows():
             seed = int(row["seed"])
             matches = sorted((results_dir / "runs" / study).glob(f"*-{row['variant']}/seed{seed}/run.json"))
