@@ -52,7 +52,8 @@ DEFAULT_LATENT = 256
 DEFAULT_HEAD = "sigmoid"
 
 
-def _floats(values: Sequence[float] | None) -> tuple[float, ...] | None:
+def float_tuple(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    """``values`` as a tuple of floats (hashable, for frozen specs); ``None`` stays ``None``."""
     return None if values is None else tuple(float(v) for v in values)
 
 
@@ -82,8 +83,8 @@ class DCGANSpec:
             raise ValueError(f"unknown DCGAN variant {self.variant!r}; known: {VARIANTS}")
         if self.head not in HEADS:
             raise ValueError(f"unknown output head {self.head!r} (model.head); known: {HEADS}")
-        object.__setattr__(self, "mean_pm1", _floats(self.mean_pm1))
-        object.__setattr__(self, "std_pm1", _floats(self.std_pm1))
+        object.__setattr__(self, "mean_pm1", float_tuple(self.mean_pm1))
+        object.__setattr__(self, "std_pm1", float_tuple(self.std_pm1))
         if self.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
                                        or len(self.mean_pm1) != self.channels
                                        or len(self.std_pm1) != self.channels):

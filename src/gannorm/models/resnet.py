@@ -64,6 +64,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gannorm.config import dcgan_map_sizes
+from gannorm.models.dcgan import float_tuple
 from gannorm.models.heads import HEADS, OutputHead
 from gannorm.models.layers import (Reshape, TPReLU, WNAddition, WNConv2d, WNConvTranspose2d, WNLinear,
                                    init_uniform_)
@@ -73,10 +74,6 @@ VARIANTS = ("vanilla", "batch", "weight")
 DEFAULT_FEATURES = (64, 128, 256, 384, 512)
 DEFAULT_LATENT = 128
 DEFAULT_HEAD = "sigmoid"
-
-
-def _floats(values: Sequence[float] | None) -> tuple[float, ...] | None:
-    return None if values is None else tuple(float(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -107,8 +104,8 @@ class ResNetSpec:
         if not features or min(features) < 1:
             raise ValueError(f"model.features must be a non-empty list of positive integers, got {self.features!r}")
         object.__setattr__(self, "features", features)
-        object.__setattr__(self, "mean_pm1", _floats(self.mean_pm1))
-        object.__setattr__(self, "std_pm1", _floats(self.std_pm1))
+        object.__setattr__(self, "mean_pm1", float_tuple(self.mean_pm1))
+        object.__setattr__(self, "std_pm1", float_tuple(self.std_pm1))
         if self.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
                                        or len(self.mean_pm1) != self.channels
                                        or len(self.std_pm1) != self.channels):

@@ -190,6 +190,27 @@ def _to_hwc(image: np.ndarray) -> np.ndarray:
     return image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
 
 
+def _image_rows(axes: np.ndarray, labels: Sequence[str], stacks: Sequence[np.ndarray | None], k: int) -> None:
+    """Fill a grid of axes: row i shows the first ``k`` images of ``stacks[i]`` (``(N, C, H, W)`` in
+    [0, 1], or ``None`` = "missing"), labelled ``labels[i]``; non-finite images are marked NaN."""
+    for row, (label, stack) in enumerate(zip(labels, stacks)):
+        for col in range(k):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if stack is None or col >= len(stack):
+                if col == 0:
+                    _empty_panel(ax, "missing")
+                continue
+            image = _to_hwc(stack[col])
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            if not np.isfinite(stack[col]).all():
+                ax.set_title("NaN", fontsize="x-small")
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+
+
 def plot_reconstructions(runs: Sequence[dict[str, Any]], out: str | os.PathLike, max_images: int = 8) -> None:
     """Test images (first row) and each variant's best-checkpoint reconstructions (one row per variant).
 
@@ -217,22 +238,7 @@ def plot_reconstructions(runs: Sequence[dict[str, Any]], out: str | os.PathLike,
                              gridspec_kw={"wspace": 0.05, "hspace": 0.08})
     labels = ["test images"] + [f"{v} (seed {r['seed']})" for v, r in chosen.items()]
     stacks = [targets] + [a.get("best") if a else None for a in arrays.values()]
-    for row, (label, stack) in enumerate(zip(labels, stacks)):
-        for col in range(k):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if stack is None or col >= len(stack):
-                if col == 0:
-                    _empty_panel(ax, "missing")
-                continue
-            image = _to_hwc(stack[col])
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-            if not np.isfinite(stack[col]).all():
-                ax.set_title("NaN", fontsize="x-small")
-        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+    _image_rows(axes, labels, stacks, k)
     _save(fig, out)
 
 
@@ -508,22 +514,7 @@ def plot_sr_outputs(runs: Sequence[dict[str, Any]], out: str | os.PathLike, max_
     stacks = [inputs, targets] + [a.get("best") if a else None for a in arrays.values()]
     fig, axes = plt.subplots(len(stacks), k, figsize=(1.1 * k + 1.6, 1.1 * len(stacks)), squeeze=False,
                              gridspec_kw={"wspace": 0.05, "hspace": 0.08})
-    for row, (label, stack) in enumerate(zip(labels, stacks)):
-        for col in range(k):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if stack is None or col >= len(stack):
-                if col == 0:
-                    _empty_panel(ax, "missing")
-                continue
-            image = _to_hwc(stack[col])
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-            if not np.isfinite(stack[col]).all():
-                ax.set_title("NaN", fontsize="x-small")
-        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+    _image_rows(axes, labels, stacks, k)
     _save(fig, out)
 
 

@@ -127,7 +127,8 @@ class TrainResult:
     resumed_from: list[int] = field(default_factory=list)
 
 
-def _write_metrics(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = METRIC_COLUMNS) -> None:
+def write_metrics(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = METRIC_COLUMNS) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``; ``None`` -> empty cell) as ``metrics.csv`` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
@@ -328,11 +329,11 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
             save_checkpoint(out_dir / "checkpoints" / "best.pt", state)
             best_state = {k: _cpu_copy(v) if k in modules else v for k, v in state.items()}
         if evaluate or write:
-            _write_metrics(out_dir / "metrics.csv", rows, columns)
+            write_metrics(out_dir / "metrics.csv", rows, columns)
 
     def write_resume(iteration: int) -> Path:
         nonlocal checkpoints_written
-        _write_metrics(out_dir / "metrics.csv", rows, columns)
+        write_metrics(out_dir / "metrics.csv", rows, columns)
         state = {"format": RESUME_FORMAT, "fingerprint": fingerprint, "iteration": iteration,
                  "modules": {name: m.state_dict() for name, m in modules.items()},
                  "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
@@ -376,7 +377,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
         # Snakemake deleted the declared outputs of the failed job: restore what existed then.
         if best_state is not None:
             save_checkpoint(out_dir / "checkpoints" / "best.pt", best_state)
-        _write_metrics(out_dir / "metrics.csv", rows, columns)
+        write_metrics(out_dir / "metrics.csv", rows, columns)
         for sub, pattern in (("samples", "iter*.png"), ("snapshots", "iter*.npz")):
             for saved in sorted((resume_dir / sub).glob(pattern)):
                 if int(saved.stem[4:]) <= start:
@@ -432,7 +433,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
         save_checkpoint(out_dir / "checkpoints" / "best.pt", checkpoint_state(done, None))
     if outcome == "diverged":
         save_samples(done)
-    _write_metrics(out_dir / "metrics.csv", rows, columns)
+    write_metrics(out_dir / "metrics.csv", rows, columns)
     result = TrainResult(outcome=outcome, iterations_done=done, best_iteration=best["iteration"],
                          best_running_recon=None if best["iteration"] is None else best["loss"], rows=rows,
                          resumed_from=resumed_from)

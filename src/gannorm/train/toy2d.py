@@ -38,7 +38,6 @@ checkpoints. Every file is written atomically.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import math
 import sys
@@ -57,7 +56,7 @@ from gannorm.io import atomic_path, write_json
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
 from gannorm.provenance import provenance
 from gannorm.train.checkpoint import save_checkpoint
-from gannorm.train.loop import seed_everything
+from gannorm.train.loop import seed_everything, write_metrics
 
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "mean_shift_x", "mean_shift_y", "running_energy")
 
@@ -86,15 +85,6 @@ def train_config(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
-
-
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRIC_COLUMNS})
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -213,7 +203,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
         rows.append({"iteration": iteration, "wall_seconds": clock(), **values, "running_energy": running})
         if running is not None and running < best["running"]:
             best.update(iteration=iteration, running=running, state=checkpoint_state(iteration, running))
-        _write_metrics(out_dir / "metrics.csv", rows)
+        write_metrics(out_dir / "metrics.csv", rows, METRIC_COLUMNS)
 
     def save_samples(iteration: int) -> None:
         fake = generate_fixed()[:n_samples]
