@@ -1,0 +1,110 @@
+"""Checksums of every run folder's results, to prove a refactor keeps the numbers bit-identical.
+
+    python benchmarks/run_checksums.py results/smoke > before.json     # on the old commit
+    python benchmarks/run_checksums.py results/smoke --compare before.json   # after the change
+
+Per run folder (``runs/<study>/<arch>-<variant>/seed<k>``) it hashes (SHA-256):
+
+* ``metrics.csv`` without its ``wall_seconds`` column (wall time differs between runs),
+* every file under ``checkpoints/`` (``best.pt``, ``last.pt``),
+* ``final_eval.json`` without timing keys (``wall_seconds``, ``seconds``).
+
+Runs are keyed by study, variant and seed (not by the architecture in the folder name), so a
+layout change of the folder name still compares like with like. ``--compare`` prints every
+difference and exits 1 when there is one, 0 when all files match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+TIMING_KEYS = {"wall_seconds", "seconds", "elapsed_seconds"}
+RUN_RE = re.compile(r"^(?:.+-)?(?P<variant>[^-]+)$")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metrics_digest(path: Path) -> str:
+    """SHA-256 of metrics.csv with the ``wall_seconds`` column removed."""
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    if not rows:
+        return _sha(b"")
+    keep = [i for i, name in enumerate(rows[0]) if name != "wall_seconds"]
+    text = "\n".join(",".join(row[i] for i in keep if i < len(row)) for row in rows)
+    return _sha(text.encode())
+
+
+def _strip_timing(value):
+    if isinstance(value, dict):
+        return {k: _strip_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [_strip_timing(v) for v in value]
+    return value
+
+
+def final_eval_digest(path: Path) -> str:
+    """SHA-256 of final_eval.json with timing keys removed (keys sorted)."""
+    data = _strip_timing(json.loads(path.read_text()))
+    return _sha(json.dumps(data, sort_keys=True).encode())
+
+
+def run_checksums(results: Path) -> dict[str, str]:
+    """``{"<study>/<variant>/seed<k>/<file>": sha256}`` for every run folder under ``results/runs``."""
+    out: dict[str, str] = {}
+    for seed_dir in sorted((results / "runs").glob("*/*/seed*")):
+        study, cell, seed = seed_dir.parts[-3:]
+        variant = cell.split("-", 1)[-1]
+        key = f"{study}/{variant}/{seed}"
+        if (seed_dir / "metrics.csv").is_file():
+            out[f"{key}/metrics.csv"] = metrics_digest(seed_dir / "metrics.csv")
+        for ckpt in sorted((seed_dir / "checkpoints").glob("*")):
+            out[f"{key}/checkpoints/{ckpt.name}"] = _sha(ckpt.read_bytes())
+        if (seed_dir / "final_eval.json").is_file():
+            out[f"{key}/final_eval.json"] = final_eval_digest(seed_dir / "final_eval.json")
+    return out
+
+
+def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """One line per file that is missing on one side or differs."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        if key not in after:
+            lines.append(f"missing after: {key}")
+        elif key not in before:
+            lines.append(f"new after: {key}")
+        elif before[key] != after[key]:
+            lines.append(f"differs: {key}")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", type=Path, help="results/<name>")
+    parser.add_argument("--compare", type=Path, default=None, help="checksums JSON written before the change")
+    args = parser.parse_args(argv)
+    sums = run_checksums(args.results)
+    if not sums:
+        print(f"error: no run folders under {args.results / 'runs'}", file=sys.stderr)
+        return 2
+    if args.compare is None:
+        json.dump(sums, sys.stdout, indent=1, sort_keys=True)
+        print()
+        return 0
+    diffs = compare(json.loads(args.compare.read_text()), sums)
+    for line in diffs:
+        print(line)
+    print(f"{len(sums)} files compared, {len(diffs)} differences")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
