@@ -1,7 +1,12 @@
 # gannorm: normalization in GANs, from data to report (DESIGN.md).
 #   snakemake --cores all                                   the embedded demo (config.yaml)
 #   snakemake --cores all --configfile configs/smoke.yaml   the CI-sized run
+import sys
+
 from snakemake.utils import min_version, validate
+
+# Parse with this checkout's package (src/), as the rules run it (their PYTHONPATH starts with src).
+sys.path.insert(0, f"{workflow.basedir}/src")
 
 min_version("8.0")
 

@@ -6,7 +6,10 @@
 Per run folder (``runs/<study>/<arch>-<variant>/seed<k>``) it hashes (SHA-256):
 
 * ``metrics.csv`` without its ``wall_seconds`` column (wall time differs between runs),
-* every file under ``checkpoints/`` (``best.pt``, ``last.pt``),
+* every file under ``checkpoints/`` (``best.pt``, ``last.pt``): the members of the ``torch.save``
+  zip archive (name without the archive's top folder, and bytes), because torch names that folder
+  after the file it writes to, which is a random temporary name (atomic writes), so the raw bytes
+  of two identical checkpoints differ,
 * ``final_eval.json`` without timing keys (``wall_seconds``, ``seconds``).
 
 Runs are keyed by study, variant and seed (not by the architecture in the folder name), so a
@@ -43,6 +46,20 @@ def metrics_digest(path: Path) -> str:
     return _sha(text.encode())
 
 
+def checkpoint_digest(path: Path) -> str:
+    """SHA-256 over the archive members of a ``torch.save`` file (top folder name dropped), or of
+    the raw bytes when it is not a zip archive."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return _sha(path.read_bytes())
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(path) as archive:
+        for name in sorted(archive.namelist(), key=lambda n: n.split("/", 1)[-1]):
+            digest.update(name.split("/", 1)[-1].encode() + b"\0" + archive.read(name) + b"\0")
+    return digest.hexdigest()
+
+
 def _strip_timing(value):
     if isinstance(value, dict):
         return {k: _strip_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
@@ -67,7 +84,7 @@ def run_checksums(results: Path) -> dict[str, str]:
         if (seed_dir / "metrics.csv").is_file():
             out[f"{key}/metrics.csv"] = metrics_digest(seed_dir / "metrics.csv")
         for ckpt in sorted((seed_dir / "checkpoints").glob("*")):
-            out[f"{key}/checkpoints/{ckpt.name}"] = _sha(ckpt.read_bytes())
+            out[f"{key}/checkpoints/{ckpt.name}"] = checkpoint_digest(ckpt)
         if (seed_dir / "final_eval.json").is_file():
             out[f"{key}/final_eval.json"] = final_eval_digest(seed_dir / "final_eval.json")
     return out

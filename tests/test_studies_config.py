@@ -1,5 +1,5 @@
-"""Every study of issue 4 as configuration: the variant table, config checks per architecture, and
-the paper config's dry run (every cell listed, one GPU per training job)."""
+"""Every study as configuration: the studies' variants against the architectures', config checks per
+study, and the paper config's dry run (every cell listed, one GPU per training job)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gannorm.config import ARCHITECTURE_VARIANTS, ConfigError, check_config
+from gannorm.config import ARCHITECTURE_VARIANTS, ConfigError, check_config, resolve_studies
+from gannorm.studies import registry
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def validated(config):
+    """The config as the Snakefile sees it: schema defaults filled in, each study's paper resolved."""
     from snakemake.utils import validate
 
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    resolve_studies(config)
     return config
 
 
@@ -31,10 +34,12 @@ def test_config_variant_table_matches_the_model_modules():
         assert tuple(importlib.import_module(module).VARIANTS) == ARCHITECTURE_VARIANTS[architecture], architecture
 
 
-def test_schema_variant_enum_lists_every_architectures_variants():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    enum = set(schema["$defs"]["study"]["properties"]["variants"]["items"]["enum"])
-    assert enum == {v for variants in ARCHITECTURE_VARIANTS.values() for v in variants}
+def test_every_study_compares_variants_of_its_architecture():
+    studies = registry()
+    assert {s.architecture for s in studies.values()} == set(ARCHITECTURE_VARIANTS)
+    for paper, study in studies.items():
+        assert set(study.variants) <= set(ARCHITECTURE_VARIANTS[study.architecture]), paper
+        assert (REPO / "paper" / "studies" / f"{paper}.tex").is_file(), f"{paper} has no prose file"
 
 
 @pytest.mark.parametrize("path", ["config.yaml", "configs/smoke.yaml", "configs/paper.yaml"])
@@ -56,7 +61,9 @@ def demo():
 
 @pytest.mark.parametrize("edit, match", [
     (lambda c: c["studies"]["xiang_li"].update(variants=["tanh"]),
-     r"studies.xiang_li.variants: 'tanh' is not a variant of architecture 'dcgan'"),
+     r"studies.xiang_li.variants: 'tanh' is not a variant of paper 'xiang_li'"),
+    (lambda c: c["studies"]["xiang_li"].update(paper="xiang_lee"),
+     r"studies.xiang_li.paper: unknown paper 'xiang_lee'; known: \['johannsmeier'"),
     (lambda c: c["studies"]["johannsmeier"].update(dataset="digits"),
      r"studies.johannsmeier.dataset: architecture toy2d needs a dataset with source toy2d"),
     (lambda c: c["studies"]["tutorial_mlp"].update(dataset="toy2d"),

@@ -10,8 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import re
+
 import pytest
 import yaml
+
+from gannorm.studies import get as get_study
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -44,7 +48,7 @@ def merge(base: dict, override: dict) -> dict:
 
 @pytest.mark.parametrize("override, key", [
     ({"studies": {"xiang_li": {"train": {"iteratons": 5}}}}, "iteratons"),
-    ({"studies": {"xiang_li": {"variants": ["vanilla", "spectral"]}}}, "['variants'][1]"),
+    ({"studies": {"xiang_li": {"variants": ["vanilla", "spectral"]}}}, "studies.xiang_li.variants: 'spectral'"),
     ({"studies": {"xiang_li": {"train": {"iterations": -5}}}}, "['train']['iterations']"),
     ({"studies": {"xiang_li": {"dataset": "mnist"}}}, "studies.xiang_li.dataset"),
     ({"datasets": {"digits": {"source": "digits", "size": 24}}}, "datasets.digits.size"),
@@ -72,6 +76,9 @@ def test_dry_run_lists_one_training_and_evaluation_job_per_cell(tmp_path):
             table[parts[0]] = int(parts[1])
     assert table["train"] == cells and table["final_eval"] == cells
     assert table["prepare_dataset"] == len(config["datasets"]) and table["report"] == 1
+    # one report job per study (its tables, figures and section), then the PDF
+    assert {k for k in table if k.startswith("report_")} == {f"report_{s}" for s in config["studies"]}
+    assert all(table[f"report_{s}"] == 1 for s in config["studies"])
 
 
 @pytest.mark.workflow
@@ -99,7 +106,7 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     # every study of the smoke config ran end to end: each cell trained and evaluated, a table
     # naming every variant, and a report section with its computed verdict(s)
     for name, spec in config["studies"].items():
-        architecture = spec.get("architecture", "dcgan")
+        architecture = get_study(spec["paper"]).architecture
         for variant in spec["variants"]:
             for seed in spec["seeds"]:
                 run = results / "runs" / name / f"{architecture}-{variant}" / f"seed{seed}"
@@ -110,8 +117,62 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
                     assert len(list((run / "snapshots").glob("iter*.npz"))) == len(spec["train"]["snapshot_at"]), run
         table = (results / "tables" / f"{name}.csv").read_text()
         assert all(variant in table for variant in spec["variants"]), name
-        summary = (results / "report" / f"summary_{name}.tex").read_text()
-        assert "Verdict" in summary, name
+        section = (results / "report" / f"study_{name}.tex").read_text()
+        assert "Verdicts" in section and re.search(r"\\textbf\{(supported|contradicted|inconclusive|not measured)\}",
+                                                   section), name
     # nothing left to do: a second call is a no-op
     again = snakemake(workdir, "-n", "--configfile", "configs/smoke.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+#: A study defined here, in the test: one new module in gannorm/studies/ and a config entry are all
+#: it takes (README, "Adding a study").
+PLUGIN_MODULE = '''"""A plug-in study written by tests/test_workflow.py: batch vs weight normalization in a tiny DCGAN."""
+
+from gannorm.studies import Claim, Study
+
+PLUGIN = Study(
+    paper="plugin_bn_vs_wn",
+    title="Plug-in study: BN vs WN",
+    citation="the plug-in test",
+    architecture="dcgan",
+    variants=("batch", "weight"),
+    claims=(Claim("WN has a lower final reconstruction loss than BN", "final_recon", ("weight",), ("batch",),
+                  "the plug-in test"),),
+    figures=("running_loss", "reconstructions"),
+)
+'''
+
+PLUGIN_CONFIG = {
+    "name": "plugin", "device": "cpu",
+    "datasets": {"digits": {"source": "digits", "size": 16, "test_images": 32}},
+    "studies": {"mine": {
+        "paper": "plugin_bn_vs_wn", "dataset": "digits", "seeds": [0, 1, 2],
+        "model": {"width": 8, "latent": 8},
+        "train": {"iterations": 10, "batch_size": 16, "log_every": 5, "eval_every": 5, "eval_images": 8,
+                  "eval_steps": 5, "sample_every": 10, "samples": 4},
+        "evaluate": {"images": 16, "steps": 10, "batch_size": 16, "reconstructions": 4},
+    }},
+}
+
+
+@pytest.mark.workflow
+def test_a_study_defined_in_a_test_runs_to_a_pdf_without_editing_any_other_file(tmp_path):
+    workdir = workflow_copy(tmp_path)
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+    (workdir / "src" / "gannorm" / "studies" / "plugin_bn_vs_wn.py").write_text(PLUGIN_MODULE)
+    (workdir / "plugin.yaml").write_text(yaml.safe_dump(PLUGIN_CONFIG))
+    result = snakemake(workdir, "--cores", "2", "--configfile", "plugin.yaml")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert all(p.read_bytes() == data for p, data in before.items()), "a plug-in study must not need other edits"
+    results = workdir / "results" / "plugin"
+    assert (results / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "report_mine" in result.stdout + result.stderr
+    for variant in ("batch", "weight"):
+        for seed in (0, 1, 2):
+            assert (results / "runs" / "mine" / f"dcgan-{variant}" / f"seed{seed}" / "final_eval.json").is_file()
+    section = (results / "report" / "study_mine.tex").read_text()
+    assert "WN has a lower final reconstruction loss than BN: \\textbf{" in section
+    assert "3 seeds" in section and "95\\% CI" in section
+    assert (results / "figures" / "mine_reconstructions.pdf").stat().st_size > 1000
+    assert not (results / "figures" / "mine_samples.pdf").exists(), "only the figures the study declares"

@@ -35,6 +35,28 @@ def dcgan_map_sizes(size: int) -> list[int]:
     return sizes
 
 
+def resolve_studies(config: dict[str, Any]) -> None:
+    """Fill in each study's ``architecture`` (and ``variants`` when the config gives none) from the
+    :class:`gannorm.studies.Study` its ``paper`` names; modifies ``config`` in place.
+
+    Raises:
+        ConfigError: ``studies.<name>.paper`` is unknown, or a variant is not one the paper's study compares.
+    """
+    from gannorm.studies import get
+
+    for name, study in config["studies"].items():
+        try:
+            spec = get(study["paper"])
+        except KeyError as err:
+            raise ConfigError(f"studies.{name}.paper: {err.args[0]}") from None
+        study["architecture"] = spec.architecture
+        study.setdefault("variants", list(spec.variants))
+        for variant in study["variants"]:
+            if variant not in spec.variants:
+                raise ConfigError(f"studies.{name}.variants: {variant!r} is not a variant of paper "
+                                  f"{study['paper']!r}; its variants: {list(spec.variants)}")
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the first inconsistent key of a validated config."""
     datasets = config["datasets"]

@@ -4,9 +4,11 @@ import json
 
 import os
 
-from gannorm.config import check_config
+from gannorm.config import check_config, resolve_studies
 from gannorm.gpu import export_settings
 
+# Each study's paper (gannorm.studies) gives its architecture and, when the config names none, its variants.
+resolve_studies(config)
 check_config(config)
 # GPU claim settings (gannorm.gpu.claim_for_job reads them in every job) go through the environment.
 export_settings(config["gpu"])
@@ -57,9 +59,10 @@ def gpus_per_job(stage):
 
 
 def study_json(wildcards):
-    """A study's resolved config (schema defaults filled in) without its ``report`` section, passed
-    to the training and evaluation CLI as JSON (so a report setting does not rerun training)."""
-    spec = {key: value for key, value in STUDIES[wildcards.study].items() if key != "report"}
+    """A study's resolved config (schema defaults and its paper's architecture filled in) without its
+    ``report`` section and ``paper`` key, passed to the training and evaluation CLI as JSON (so a
+    report setting does not rerun training)."""
+    spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
     return json.dumps(spec, sort_keys=True)
 
 

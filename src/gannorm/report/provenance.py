@@ -112,7 +112,7 @@ def provenance_latex(table: pd.DataFrame, versions: list[tuple[dict, list[str]]]
 
     Needs ``\\usepackage{longtable}`` and ``booktabs``. Text is LaTeX-escaped.
     """
-    from gannorm.report.latex import escape_latex as esc
+    from gannorm.report.text import escape_latex as esc
 
     lines = ["\\section{Provenance}\\label{sec:provenance}",
              "Every run's \\texttt{run.json} records its resolved configuration, the git commit of the code "
@@ -147,7 +147,7 @@ def write_appendix(results_dir: str | os.PathLike, studies: Sequence[str], out_t
                    out_csv: str | os.PathLike | None = None) -> pd.DataFrame:
     """Write the provenance appendix (and optionally its CSV) for the studies' runs; return the table."""
     from gannorm.io import atomic_path
-    from gannorm.report.latex import write_text
+    from gannorm.report.text import write_text
 
     table, versions = provenance_table(run_dirs_from_tables(results_dir, studies))
     write_text(out_tex, provenance_latex(table, versions))

@@ -1,0 +1,253 @@
+"""Every claim of every study, evaluated as a statistical test (DESIGN.md section 3, issue 9).
+
+A :class:`gannorm.studies.Claim` says that its ``lower`` variants have a lower quantity than its
+``higher`` variants. It is tested pair by pair (each ``lower`` variant against each ``higher`` one;
+with ``best_of_lower`` the lowest ``lower`` variant of each seed):
+
+* **Per seed.** The effect is ``d = (h - l) / |h|`` (a percentage; positive = the claim's
+  direction) for quantities marked relative, else the difference ``h - l`` in the quantity's unit;
+  ``l`` and ``h`` are the two runs' values (means over test images for per-image quantities). For
+  per-image quantities on the same test images, the seed also gets a paired two-sided Wilcoxon
+  signed-rank test over the images (:func:`scipy.stats.wilcoxon`).
+* **Across seeds.** The mean of the per-seed effects with a 95% Student-t interval
+  (:func:`scipy.stats.t.interval`, ``n - 1`` degrees of freedom, over the seeds where both runs
+  were measured).
+* **Verdict.** ``supported`` when the interval lies above zero, ``contradicted`` when below,
+  ``inconclusive`` when it contains zero or fewer than :data:`MIN_SEEDS` seeds were measured
+  (the line says which), ``not measured`` when no seed was (the line says why: a run diverged, has
+  no final evaluation, ...). A claim with several pairs is supported when every pair is,
+  contradicted when any pair is, else inconclusive (not measured when no pair was measured).
+
+Beside our effect the line prints the paper's: computed from the study's published numbers for
+the same quantity when it has them (e.g. "Table 2: WN 10.5% lower than vanilla"), else the
+claim's ``paper_effect`` text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import stats
+
+from gannorm.report.runs import QUANTITIES, Measurement, ReportOptions, measure
+from gannorm.studies import Claim, Published
+
+#: Fewest measured seeds for a verdict other than inconclusive.
+MIN_SEEDS = 3
+#: Per-seed paired tests count as significant below this p-value.
+ALPHA = 0.05
+VERDICTS = ("supported", "contradicted", "inconclusive", "not measured")
+
+
+@dataclass
+class PairResult:
+    """One ``lower`` vs ``higher`` comparison over the seeds.
+
+    Attributes:
+        lower, higher: variant names (``lower`` may be ``"best of a, b"``).
+        effects: per measured seed, the effect (percent or quantity units, positive = claim holds).
+        seeds: the measured seeds, parallel to ``effects``.
+        p_values: per measured seed, the paired Wilcoxon p-value (NaN when the quantity is not per
+            image or the images differ).
+        unmeasured: ``"seed k: <variant> <why>"`` for each seed left out.
+    """
+
+    lower: str
+    higher: str
+    relative: bool
+    effects: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    p_values: list[float] = field(default_factory=list)
+    unmeasured: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.effects)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.effects)) if self.effects else math.nan
+
+    def interval(self) -> tuple[float, float]:
+        """95% Student-t interval of the mean effect (NaN with fewer than two seeds; the point when
+        every seed has the same effect)."""
+        if self.n < 2:
+            return (math.nan, math.nan)
+        sem = float(stats.sem(self.effects))
+        if sem == 0:
+            return (self.mean, self.mean)
+        low, high = stats.t.interval(0.95, self.n - 1, loc=self.mean, scale=sem)
+        return (float(low), float(high))
+
+    def verdict(self) -> tuple[str, str]:
+        """``(verdict, reason)`` of this pair (see the module docstring)."""
+        if self.n == 0:
+            return "not measured", "; ".join(self.unmeasured) or "no runs"
+        low, high = self.interval()
+        if self.n < MIN_SEEDS:
+            return "inconclusive", f"fewer than {MIN_SEEDS} seeds measured"
+        if low > 0:
+            return "supported", ""
+        if high < 0:
+            return "contradicted", ""
+        return "inconclusive", "the interval contains zero"
+
+    def text(self) -> str:
+        """E.g. ``weight 12.3% lower than vanilla, 95% CI [8.1, 16.0], 3 seeds, paired Wilcoxon
+        p < 0.05 in 3 of 3``."""
+        if self.n == 0:
+            return f"{self.lower} vs {self.higher}: not measured ({self.verdict()[1]})"
+        unit = "%" if self.relative else ""
+        mean = self.mean
+        word = "lower" if mean >= 0 else "higher"
+        out = f"{self.lower} {_fmt(abs(mean))}{unit} {word} than {self.higher}"
+        low, high = self.interval()
+        if not math.isnan(low):
+            out += f", 95% CI [{_fmt(low)}, {_fmt(high)}]"
+        out += f", {self.n} seed{'s' if self.n != 1 else ''}"
+        tested = [p for p in self.p_values if not math.isnan(p)]
+        if tested:
+            out += (f", paired Wilcoxon p < {ALPHA:g} in {sum(p < ALPHA for p in tested)} of {len(tested)}"
+                    f" (largest p {max(tested):.2g})")
+        if self.unmeasured:
+            out += " (not measured: " + "; ".join(self.unmeasured) + ")"
+        return out
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+@dataclass
+class Verdict:
+    """A claim's verdict: ``verdict`` (one of :data:`VERDICTS`), ``reason`` (for inconclusive and
+    not measured), the pairs, and the paper's effect (text, may be empty)."""
+
+    claim: Claim
+    verdict: str
+    reason: str
+    pairs: list[PairResult]
+    paper_effect: str
+
+    def text(self) -> str:
+        """One line: claim, verdict (reason), our effect per pair, the paper's effect."""
+        out = f"{self.claim.text}: {self.verdict}" + (f" ({self.reason})" if self.reason else "")
+        if self.pairs:
+            out += ". Ours: " + "; ".join(p.text() for p in self.pairs)
+        out += "."
+        if self.paper_effect:
+            out += f" Paper: {self.paper_effect}."
+        return out
+
+
+def _effect(lower: float, higher: float, relative: bool) -> float:
+    if relative:
+        return 100.0 * (higher - lower) / abs(higher) if higher != 0 else math.nan
+    return higher - lower
+
+
+def _wilcoxon(a: Measurement, b: Measurement) -> float:
+    """Two-sided paired Wilcoxon p-value over the images, NaN when not per image on the same images."""
+    if a.per_image is None or b.per_image is None or a.indices != b.indices or len(a.per_image) < 2:
+        return math.nan
+    diff = a.per_image - b.per_image
+    if not np.any(diff):
+        return 1.0
+    return float(stats.wilcoxon(a.per_image, b.per_image).pvalue)
+
+
+def compare(runs: Sequence[dict[str, Any]], quantity: str, lower: Sequence[str], higher: str,
+            options: ReportOptions, best_of_lower: bool = False) -> PairResult:
+    """Compare ``lower`` (one variant, or the best of several per seed) with ``higher`` seed by seed.
+
+    Args:
+        runs: run records of one study (:func:`gannorm.report.runs.load_runs`).
+        quantity: a :data:`gannorm.report.runs.QUANTITIES` name.
+        lower: the variant(s) the claim says are lower; several only with ``best_of_lower``.
+        higher: the variant the claim says is higher.
+
+    Returns:
+        :class:`PairResult` over the seeds of the runs.
+    """
+    by_key = {(r["variant"], r["seed"]): r for r in runs}
+    label = f"best of {', '.join(lower)}" if best_of_lower and len(lower) > 1 else lower[0]
+    result = PairResult(label, higher, QUANTITIES[quantity].relative)
+    for seed in dict.fromkeys(r["seed"] for r in runs):
+        reasons, found = [], {}
+        for variant in (*lower, higher):
+            run = by_key.get((variant, seed))
+            if run is None:
+                reasons.append(f"no {variant} run")
+                continue
+            found[variant] = m = measure(run, quantity, options)
+            if math.isnan(m.value):
+                reasons.append(f"{variant} {m.why}")
+        candidates = [v for v in lower if v in found and not math.isnan(found[v].value)]
+        if higher not in found or math.isnan(found[higher].value) or not candidates or (
+                not best_of_lower and reasons):
+            result.unmeasured.append(f"seed {seed}: " + ", ".join(reasons))
+            continue
+        best = min(candidates, key=lambda v: found[v].value)
+        effect = _effect(found[best].value, found[higher].value, result.relative)
+        if math.isnan(effect):
+            result.unmeasured.append(f"seed {seed}: {higher} is zero")
+            continue
+        result.effects.append(effect)
+        result.seeds.append(int(seed))
+        result.p_values.append(_wilcoxon(found[best], found[higher]))
+    return result
+
+
+def paper_effect(claim: Claim, published: Published | None) -> str:
+    """The paper's effect for the claim's quantity from its published numbers (e.g. ``"Xiang & Li
+    2017, Table 2 (CelebA 160 px): WN 10.5% lower than vanilla"``), else ``claim.paper_effect``."""
+    rows = published.rows if published is not None else {}
+    relative = QUANTITIES[claim.quantity].relative
+    parts = []
+    lowers = claim.lower if not claim.best_of_lower else ()
+    for lo in lowers:
+        for hi in claim.higher:
+            a, b = (rows.get(lo) or {}).get(claim.quantity), (rows.get(hi) or {}).get(claim.quantity)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isfinite(a) and math.isfinite(b):
+                d = _effect(float(a), float(b), relative)
+                name = lambda v: str((rows.get(v) or {}).get("label", v))  # noqa: E731
+                unit = "%" if relative else ""
+                parts.append(f"{name(lo)} {_fmt(abs(d))}{unit} {'lower' if d >= 0 else 'higher'} than {name(hi)}")
+    if parts:
+        return f"{published.source} ({published.setting.label}): " + "; ".join(parts)
+    return claim.paper_effect
+
+
+def evaluate(claim: Claim, runs: Sequence[dict[str, Any]], options: ReportOptions | None = None,
+             published: Published | None = None) -> Verdict:
+    """The :class:`Verdict` of one claim on a study's runs (see the module docstring).
+
+    A variant the study did not run makes the claim ``not measured`` ("the study has no run of ...").
+    """
+    options = options or ReportOptions()
+    present = set(r["variant"] for r in runs)
+    missing = [v for v in (*claim.lower, *claim.higher) if v not in present]
+    if claim.best_of_lower:
+        missing = [v for v in claim.higher if v not in present] + (
+            [] if present & set(claim.lower) else list(claim.lower))
+    effect = paper_effect(claim, published)
+    if missing:
+        return Verdict(claim, "not measured", f"the study has no run of {', '.join(missing)}", [], effect)
+    lowers = [tuple(v for v in claim.lower if v in present)] if claim.best_of_lower else [(v,) for v in claim.lower]
+    pairs = [compare(runs, claim.quantity, lo, hi, options, claim.best_of_lower) for lo in lowers
+             for hi in claim.higher]
+    words = [p.verdict() for p in pairs]
+    kinds = {w for w, _ in words}
+    if kinds == {"not measured"}:
+        verdict, reason = "not measured", "; ".join(dict.fromkeys(r for _, r in words))
+    elif "contradicted" in kinds:
+        verdict, reason = "contradicted", ""
+    elif kinds == {"supported"}:
+        verdict, reason = "supported", ""
+    else:
+        verdict = "inconclusive"
+        reason = "; ".join(dict.fromkeys(r for w, r in words if w != "supported"))
+    return Verdict(claim, verdict, reason, pairs, effect)
