@@ -1,6 +1,6 @@
 """Failures are results, and provenance: a diverged run is marked in the table and in the running-loss
 figure; the report's provenance appendix lists every run's commit, device, wall time and outcome,
-and the versions once. Uses the fake run folders of test_report (weight seed 1 diverged at 150)."""
+and the versions once. Uses the fake run folders of test_report (weight seed 3 diverged at 150)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from gannorm.report import figures, tables
 from gannorm.report.provenance import provenance_latex, provenance_table, run_dirs_from_tables, write_appendix
+from gannorm.report.runs import ReportOptions, load_runs
+from gannorm.studies import RECONSTRUCTION
 from test_report import STUDY, results  # noqa: F401  (fixture)
 
 
@@ -17,20 +19,24 @@ def test_diverged_run_is_marked_in_running_loss_figure(results, tmp_path, monkey
     _, dirs = results
     captured = {}
     monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
-    figures.plot_running_loss(tables.load_runs(dirs), tmp_path / "x.pdf")
+    figures.plot_running_loss(load_runs(dirs), tmp_path / "x.pdf", ReportOptions())
     ax = captured["fig"].axes[0]
     marks = [line for line in ax.lines if line.get_gid() == "diverged"]
-    assert len(marks) == 1 and list(marks[0].get_xdata()) == [150]  # at the divergence iteration
-    assert "diverged" in [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("weight seed 1 at 150" in t.get_text() for t in ax.texts)
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [100]  # its last logged running loss (150 has none)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vanilla", "weight"]
+    assert any("diverged (NaN/Inf losses): weight seed 3 at 150" in t.get_text() for t in ax.texts)
 
 
 def test_diverged_run_is_marked_in_table(results):  # noqa: F811
     _, dirs = results
-    table = tables.build_table(tables.load_runs(dirs))
-    tex = tables.table_to_latex(table, "c", "tab:x")
-    assert "\\textbf{diverged} at 150" in tex
-    assert tex.count("diverged") >= 2  # the run row and the variant's "1 of 2 diverged"
+    table = tables.quantity_table(load_runs(dirs), RECONSTRUCTION.columns, ReportOptions())
+    tex = tables.quantity_latex(table, RECONSTRUCTION.columns, "c", "tab:x")
+    assert "diverged at 150" in tex and "3 of 4 completed" in tex
+
+
+def _write_results_table(root, dirs):
+    tables.write_study_table(RECONSTRUCTION, STUDY, load_runs(dirs), ReportOptions(), None,
+                             root / "tables" / f"{STUDY}.csv", root / "tables" / f"{STUDY}.tex", "tab:x")
 
 
 def test_provenance_appendix_lists_runs_and_versions_once(results):  # noqa: F811
@@ -40,11 +46,11 @@ def test_provenance_appendix_lists_runs_and_versions_once(results):  # noqa: F81
                gpu={"claimed": {"id": "2", "slot": 0}, "CUDA_VISIBLE_DEVICES": "2"},
                device="cuda:0 NVIDIA H100_test")
     (dirs[0] / "run.json").write_text(json.dumps(run))
-    tables.write_table_files(tables.build_table(tables.load_runs(dirs)), root / "tables" / f"{STUDY}.csv",
-                             root / "tables" / f"{STUDY}.tex", "c", "tab:x")
+    _write_results_table(root, dirs)
     assert run_dirs_from_tables(root, [STUDY]) == dirs
+    assert run_dirs_from_tables(root, ["no_such_study"]) == []
     table, versions = provenance_table(dirs)
-    assert list(table["outcome"]) == ["completed", "completed", "completed", "diverged"]
+    assert list(table["outcome"]) == ["completed"] * 7 + ["diverged"]
     assert table.loc[0, "git"] == "0123456789+dirty" and table.loc[1, "git"] == "unknown"
     assert table.loc[0, "attempts"] == 3 and table.loc[0, "gpu"] == "2 (slot 0)"
     assert len(versions) == 1 and versions[0][0] == {"python": "3.11", "torch": "2.0"}
@@ -68,9 +74,9 @@ def test_versions_differing_between_runs_are_listed_per_set(results):  # noqa: F
     run["versions"] = {"python": "3.12", "torch": "2.5"}
     (dirs[1] / "run.json").write_text(json.dumps(run))
     table, versions = provenance_table(dirs)
-    assert [len(labels) for _, labels in versions] == [3, 1]
+    assert [len(labels) for _, labels in versions] == [7, 1]
     tex = provenance_latex(table, versions)
-    assert "set 1 (3 runs" in tex and "set 2 (1 runs: xiang\\_li/vanilla/1)" in tex
+    assert "set 1 (7 runs" in tex and "set 2 (1 runs: xiang\\_li/vanilla/1)" in tex
 
 
 @pytest.mark.parametrize("seconds,text", [(12.5, "12.5 s"), (600, "10.0 min"), (7200, "2.00 h")])

@@ -1,13 +1,17 @@
-"""Tests of the report stage on fake run folders in the real on-disk formats.
+"""The report stage end to end on fake run folders in the real on-disk formats.
 
-Two variants (vanilla, weight) x two seeds (0, 1); weight seed 1 diverged (NaN losses, null
-final means). The numbers are chosen so the expected means and standard deviations are known.
+The builders here (``write_run`` and the per-kind ``*_dirs``) are shared by test_claims,
+test_report_tables and test_provenance_report. ``gan_dirs``: two variants x four seeds of a DCGAN
+study, ``weight`` seed 3 diverged at iteration 150; the final losses are chosen so that the
+expected means, standard deviations and verdicts are known.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -15,298 +19,381 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gannorm.report import figures, latex, tables
+from gannorm.report import figures, latex
 from gannorm.report.cli import main
+from gannorm.report.runs import ReportOptions, load_runs
+from gannorm.studies import RECONSTRUCTION, Claim, Study, Table
+from gannorm.studies import get as get_study
+from gannorm.studies.xiang_li import TABLE2, TABLE7
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = "xiang_li"
+BINS = 16
+#: per-image factors with mean exactly 1: per_image = mean * FACTORS
+FACTORS = np.array([0.8, 0.9, 1.0, 1.0, 1.1, 1.2])
 
-STUDY_CONFIG = {
-    "title": "Batch vs weight normalization (test_study)",
-    "dataset": "my_digits",
-    "architecture": "dcgan",
-    "variants": ["vanilla", "weight"],
-    "seeds": [0, 1],
+GAN_CONFIG = {
+    "title": "Batch vs weight normalization (test_study)", "dataset": "my_digits", "architecture": "dcgan",
+    "variants": ["vanilla", "weight"], "seeds": [0, 1, 2, 3],
     "model": {"width": 32, "latent": 24},
-    "train": {"iterations": 3000, "batch_size": 32, "lr": 1.0e-4, "rmsprop_alpha": 0.9, "rmsprop_eps": 1.0e-6,
-              "log_every": 50, "eval_every": 100, "eval_images": 77, "eval_steps": 50, "eval_lr": 0.01,
-              "sample_every": 500, "samples": 64},
-    "evaluate": {"images": 297, "steps": 2000, "lr": 0.01, "batch_size": 512, "reconstructions": 4},
+    "train": {"iterations": 3000, "batch_size": 32, "lr": 1.0e-4, "log_every": 50, "eval_every": 100},
+    "evaluate": {"images": 6, "steps": 2000, "lr": 0.01, "batch_size": 512, "reconstructions": 4},
 }
-
-# (variant, seed) -> (outcome, best_iteration, running loss, final mean best, final mean last)
-RUNS = {
-    ("vanilla", 0): ("completed", 1000, 0.020, 0.010, 0.012),
-    ("vanilla", 1): ("completed", 2000, 0.030, 0.014, 0.016),
-    ("weight", 0): ("completed", 3000, 0.015, 0.008, 0.009),
-    ("weight", 1): ("diverged", 100, 0.050, None, None),
+# (variant, seed) -> (final loss of the best checkpoint or None = diverged at 150, best running loss)
+GAN_RUNS = {
+    ("vanilla", 0): (0.010, 0.020), ("vanilla", 1): (0.014, 0.030), ("vanilla", 2): (0.012, 0.025),
+    ("vanilla", 3): (0.016, 0.035),
+    ("weight", 0): (0.008, 0.015), ("weight", 1): (0.011, 0.031), ("weight", 2): (0.009, 0.027),
+    ("weight", 3): (None, 0.050),
 }
+STORE = {"source": "digits", "shape": [1797, 1, 16, 16], "split": {"seed": 0, "train_count": 1500, "test_count": 297}}
 
 
-def _write_run(root: Path, variant: str, seed: int) -> Path:
-    outcome, best_it, running, final_best, final_last = RUNS[(variant, seed)]
-    run_dir = root / "runs" / STUDY / f"dcgan-{variant}" / f"seed{seed}"
-    (run_dir / "samples").mkdir(parents=True)
-    diverged = outcome == "diverged"
+# --- builders ----------------------------------------------------------------------------------------
+
+def write_run(root: Path, study: str, variant: str, seed: int, *, config: dict, outcome: str = "completed",
+              iterations_done: int | None = None, run: dict | None = None, final: dict | None = None,
+              metrics: dict | None = None, snapshots: dict | None = None, recon: dict | None = None,
+              samples=()) -> Path:
+    """One run folder ``runs/<study>/<arch>-<variant>/seed<k>``: ``run.json`` always; ``final_eval.json``
+    when ``final`` (outcome added), ``metrics.csv`` from ``metrics`` (column -> values, NaN = empty
+    cell), ``snapshots/iter%07d.npz`` from ``snapshots`` ({iteration: per-channel W1 list}),
+    ``reconstructions.npz`` from ``recon`` and ``samples/iter%07d.png`` at ``samples``."""
+    run_dir = root / "runs" / study / f"{config['architecture']}-{variant}" / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    done = iterations_done if iterations_done is not None else config["train"]["iterations"]
     (run_dir / "run.json").write_text(json.dumps({
-        "study": STUDY, "dataset": "my_digits", "architecture": "dcgan", "variant": variant, "seed": seed,
-        "outcome": outcome, "iterations_done": 150 if diverged else 3000, "best_iteration": best_it,
-        "best_running_recon": running, "wall_seconds": 12.5, "config": STUDY_CONFIG,
-        "git": {"sha": None, "dirty": None}, "versions": {"python": "3.11", "torch": "2.0"}, "device": "cpu"}))
-    lines = ["iteration,wall_seconds,d_loss,g_loss,running_recon"]
-    last = 150 if diverged else 3000
-    for it in range(50, last + 1, 50):
-        recon = f"{running * (1 + 1000 / (it + 100)):.6f}" if it % 100 == 0 else ""
-        d_loss, g_loss = ("nan", "inf") if diverged and it == last else (f"{1.3 - it / 1e4:.4f}", "0.7")
-        lines.append(f"{it},{it / 10:.1f},{d_loss},{g_loss},{recon}")
-    (run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
-    per_image = lambda m: [] if m is None else [m * 0.9, m * 1.1]  # noqa: E731
-    (run_dir / "final_eval.json").write_text(json.dumps({
-        "outcome": outcome, "images": 297, "steps": 2000, "lr": 0.01,
-        "checkpoints": {
-            "best": {"iteration": best_it, "running_recon": running, "mean": final_best,
-                     "per_image": per_image(final_best)},
-            "last": {"iteration": last, "running_recon": None, "mean": final_last, "per_image": per_image(final_last)},
-        }}))
+        "study": study, "dataset": config["dataset"], "architecture": config["architecture"], "variant": variant,
+        "seed": seed, "outcome": outcome, "iterations_done": done, "wall_seconds": 12.5, "config": config,
+        "git": {"sha": None, "dirty": None}, "versions": {"python": "3.11", "torch": "2.0"}, "device": "cpu",
+        **(run or {})}))
+    if final is not None:
+        (run_dir / "final_eval.json").write_text(json.dumps({"outcome": outcome, **final}))
+    if metrics is not None:
+        pd.DataFrame(metrics).to_csv(run_dir / "metrics.csv", index=False, na_rep="")
     rng = np.random.default_rng(seed)
-    targets = rng.random((4, 1, 8, 8), dtype=np.float32)
-    best = np.full_like(targets, np.nan) if diverged else np.clip(targets + 0.1, 0, 1)
-    np.savez(run_dir / "reconstructions.npz", targets=targets, best=best, last=best)
-    if not diverged:
+    for it, w1 in (snapshots or {}).items():
+        channels = len(w1)
+        (run_dir / "snapshots").mkdir(exist_ok=True)
+        hist, data = rng.random((channels, BINS)), rng.random((channels, BINS))
+        np.savez(run_dir / "snapshots" / f"iter{it:07d}.npz", histogram=hist / hist.sum(1, keepdims=True),
+                 data_histogram=data / data.sum(1, keepdims=True), bin_edges=np.linspace(0, 1, BINS + 1),
+                 w1=np.asarray(w1, float), images=rng.random((4, channels, 8, 8)).astype(np.float32),
+                 iteration=np.asarray(it))
+    if recon is not None:
+        np.savez(run_dir / "reconstructions.npz", **recon)
+    if samples:
         import matplotlib.pyplot as plt
 
-        for it in (500, 3000):
+        (run_dir / "samples").mkdir()
+        for it in samples:
             plt.imsave(run_dir / "samples" / f"iter{it:07d}.png", rng.random((18, 18, 3)))
     return run_dir
 
 
+def recon_final(best, last=None, indices=None) -> dict:
+    """``final_eval.json`` of an image GAN: per-image losses of the best (and last) checkpoint;
+    ``best`` None = a diverged generator (no numbers)."""
+    def entry(values, iteration):
+        values = None if values is None else [float(v) for v in values]
+        return {"iteration": iteration, "mean": None if values is None else float(np.mean(values)),
+                "per_image": values or []}
+
+    n = 0 if best is None else len(best)
+    return {"images": n, "steps": 10, "lr": 0.01, "test_indices": list(indices if indices is not None else range(n)),
+            "checkpoints": {"best": entry(best, 100), "last": entry(best if last is None else last, 200)}}
+
+
+def gan_dirs(root: Path, runs: dict = GAN_RUNS, config: dict = GAN_CONFIG, study: str = STUDY) -> list[Path]:
+    dirs = []
+    for (variant, seed), (final, running) in runs.items():
+        diverged = final is None
+        last = 150 if diverged else config["train"]["iterations"]
+        its = np.arange(50, last + 1, 50)
+        rng = np.random.default_rng(seed)
+        targets = rng.random((4, 1, 8, 8), dtype=np.float32)
+        dirs.append(write_run(
+            root, study, variant, seed, config=config, outcome="diverged" if diverged else "completed",
+            iterations_done=last, run={"best_iteration": 1000 * (seed + 1), "best_running_recon": running},
+            final=recon_final(None if diverged else final * FACTORS),
+            metrics={"iteration": its, "d_loss": np.where(its == last, np.inf, 1.3) if diverged else 1.3 - its / 1e4,
+                     "running_recon": np.where(its % 100 == 0, running * (1 + 1000 / (its + 100)), np.nan)},
+            snapshots={0: [0.3], 1000: [0.1 if variant == "weight" else 0.2]} if not diverged else {0: [0.3]},
+            recon={"targets": targets, "best": np.full_like(targets, np.nan) if diverged else targets * 0.9},
+            samples=() if diverged else (500, 3000)))
+    return dirs
+
+
+# WGAN-GP (Mullery & Whelan): critic loss -A up to iteration D, -A/10 after; with a 10-iteration
+# running mean and fraction 0.5 the steep drop is at D + 6.
+WGAN_CONFIG = {"dataset": "frogs", "architecture": "iwgan", "variants": ["tanh", "bn_tanh"], "seeds": [0, 1],
+               "train": {"iterations": 100, "log_every": 1}, "report": {"running_mean": 10}}
+# (variant, seed) -> (A, D or None = no drop, diverged at or None)
+WGAN_RUNS = {("tanh", 0): (10.0, 60, None), ("tanh", 1): (10.0, None, None),
+             ("bn_tanh", 0): (4.0, 30, None), ("bn_tanh", 1): (4.0, 20, 80)}
+
+
+def wgan_dirs(root: Path, study: str = "mullery_iwgan") -> list[Path]:
+    dirs = []
+    for (variant, seed), (amplitude, drop, diverged_at) in WGAN_RUNS.items():
+        last = diverged_at or 100
+        its = np.arange(1, last + 1)
+        critic = np.where((drop is None) | (its <= (drop or 0)), -amplitude, -amplitude / 10)
+        if diverged_at:
+            critic[-1] = np.inf
+        targets = np.random.default_rng(seed).random((4, 3, 8, 8), dtype=np.float32)
+        dirs.append(write_run(
+            root, study, variant, seed, config=WGAN_CONFIG, outcome="diverged" if diverged_at else "completed",
+            iterations_done=last, metrics={"iteration": its, "critic_loss": critic,
+                                           "running_recon": np.where(its % 50 == 0, 0.05 - its / 1e4, np.nan)},
+            final=recon_final(None if diverged_at else 0.02 * FACTORS),
+            snapshots={it: [0.1 * (1 + seed)] * 3 for it in (0, 50, 100) if it <= last},
+            recon={"targets": targets, "best": targets}, samples=(0, 50)))
+    return dirs
+
+
+SR_CONFIG = {"dataset": "patches", "architecture": "sr", "variants": ["tanh", "bn_clip"], "seeds": [0],
+             "train": {"iterations": 40, "log_every": 1}, "report": {"running_mean": 5}}
+
+
+def sr_dirs(root: Path) -> list[Path]:
+    dirs = []
+    for variant, level in (("tanh", 9.0), ("bn_clip", 3.0)):
+        its = np.arange(1, 41)
+        targets = np.random.default_rng(1).random((4, 3, 16, 16), dtype=np.float32)
+        checkpoint = {"iteration": 40, "perceptual": 1.0, "mse": 0.004, "w1": [0.01, 0.02, 0.03],
+                      "per_image": {"perceptual": [0.9, 1.1], "mse": [0.004, 0.004]}}
+        dirs.append(write_run(
+            root, "mullery_sr", variant, 0, config=SR_CONFIG, run={"best_running": level},
+            metrics={"iteration": its, "perceptual_loss": np.where(its <= 10, level, 2.0 - its / 100),
+                     "running_perceptual": np.where(its % 20 == 0, level, np.nan)},
+            final={"test_indices": [0, 1], "checkpoints": {"best": checkpoint, "last": checkpoint}},
+            snapshots={0: [0.3] * 3, 10: [0.1] * 3, 40: [0.05] * 3},
+            recon={"inputs": targets[:, :, ::4, ::4], "targets": targets, "best": targets * 0.9}))
+    return dirs
+
+
+TOY_CONFIG = {"dataset": "toy", "architecture": "toy2d", "variants": ["no_bn_shift", "split_shift"], "seeds": [0],
+              "train": {"iterations": 50}}
+
+
+def toy_run(root: Path, variant: str, seed: int, shift: float, outcome: str = "completed") -> Path:
+    real = np.random.default_rng(seed).normal(size=(64, 2))
+    final = {"d_loss": 0.69, "g_loss": 0.70, "abs_d_loss_minus_ln2": abs(0.69 - math.log(2)),
+             "mean_shift_norm_std_units": shift, "energy_distance": shift / 10}
+    return write_run(root, "johannsmeier", variant, seed, config=TOY_CONFIG, outcome=outcome, final=final,
+                     recon={"real": real, "fake": real + [shift, 0.0]})
+
+
+def toy_dirs(root: Path) -> list[Path]:
+    return [toy_run(root, "no_bn_shift", 0, 0.05), toy_run(root, "split_shift", 0, 3.0)]
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """``results/test_run`` with the GAN runs and the dataset's ``store.json``."""
     root = tmp_path / "results" / "test_run"
-    dirs = [_write_run(root, v, s) for v in STUDY_CONFIG["variants"] for s in STUDY_CONFIG["seeds"]]
-    store = {"shape": [1797, 1, 16, 16], "split": {"seed": 0, "train_count": 1500, "test_count": 297}}
+    dirs = gan_dirs(root)
     (root / "data" / "my_digits").mkdir(parents=True)
-    (root / "data" / "my_digits" / "store.json").write_text(json.dumps(store))
+    (root / "data" / "my_digits" / "store.json").write_text(json.dumps(STORE))
     return root, dirs
 
 
-def test_table_numbers_and_diverged_row(results):
-    _, dirs = results
-    table = tables.build_table(tables.load_runs(dirs), published="xiang_li_table2")
-    runs = table[table["kind"] == "run"]
-    assert list(zip(runs["variant"], runs["seed"])) == [("vanilla", 0), ("vanilla", 1), ("weight", 0), ("weight", 1)]
-    diverged = runs[(runs["variant"] == "weight") & (runs["seed"] == 1)].iloc[0]
-    assert diverged["outcome"] == "diverged"
-    assert math.isnan(diverged["final_loss_best"]) and math.isnan(diverged["final_loss_last"])
-    mean = table[table["kind"] == "mean"].set_index("variant")
-    std = table[table["kind"] == "std"].set_index("variant")
-    assert mean.loc["vanilla", "final_loss_best"] == pytest.approx(0.012)
-    assert std.loc["vanilla", "final_loss_best"] == pytest.approx(np.std([0.010, 0.014], ddof=1))
-    assert mean.loc["vanilla", "final_loss_last"] == pytest.approx(0.014)
-    assert mean.loc["vanilla", "best_iteration"] == pytest.approx(1500)
-    assert mean.loc["vanilla", "running_loss"] == pytest.approx(0.025)
-    # weight: the diverged seed has no final loss; its running loss still counts
-    assert mean.loc["weight", "final_loss_best"] == pytest.approx(0.008)
-    assert math.isnan(std.loc["weight", "final_loss_best"])
-    assert mean.loc["weight", "running_loss"] == pytest.approx(0.0325)
-    assert mean.loc["weight", "outcome"] == "1 of 2 diverged"
-    assert mean.loc["weight", "n"] == 2
-    published = table[table["kind"] == "published"].set_index("variant")
-    assert list(published.index) == ["vanilla", "weight"]  # batch is not in this study
-    assert published.loc["weight", "best_iteration"] == 463_000
-    assert published.loc["weight", "final_loss_best"] == pytest.approx(0.005524)
-    summary = tables.variant_summary(table)
-    assert tables.lowest_mean_variant(summary) == "weight"
+# --- figures -----------------------------------------------------------------------------------------
+
+#: a kind of fake runs each figure is drawn for; every name of FIGURES must be here
+FIGURE_KINDS = {"running_loss": gan_dirs, "samples": gan_dirs, "reconstructions": gan_dirs, "critic_loss": wgan_dirs,
+                "histograms": wgan_dirs, "w1": wgan_dirs, "perceptual_loss": sr_dirs, "monitor": sr_dirs,
+                "outputs": sr_dirs, "scatter": toy_dirs}
 
 
-def test_table_and_summary_cli_write_csv_tex_summary(results):
+def _is_pdf(path: Path) -> bool:
+    data = path.read_bytes()
+    return data.startswith(b"%PDF") and len(data) > 1000
+
+
+def test_every_figure_is_tested():
+    assert set(FIGURE_KINDS) == set(figures.FIGURES)
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_KINDS))
+def test_figure_writes_a_pdf(name, tmp_path):
+    runs = load_runs(FIGURE_KINDS[name](tmp_path))
+    out = tmp_path / "figures" / f"s_{name}.pdf"
+    figures.plot_figure(name, runs, out, ReportOptions(running_mean=10))
+    assert _is_pdf(out)
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_KINDS))
+def test_figure_of_runs_without_files_is_empty_panels(name, tmp_path, monkeypatch):
+    """Runs with only ``run.json`` (no metrics, samples, snapshots or reconstructions): empty panels
+    with a note, never an exception."""
+    dirs = [write_run(tmp_path, "s", v, 0, config=GAN_CONFIG) for v in ("vanilla", "weight")]
+    captured = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
+    figures.plot_figure(name, load_runs(dirs), tmp_path / "x.pdf", ReportOptions())
+    texts = [t.get_text() for ax in captured["fig"].axes for t in ax.texts]
+    assert any(re.search(r"no |missing", t) for t in texts), texts
+
+
+def test_unknown_figure_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown figure 'nope'"):
+        figures.plot_figure("nope", [], tmp_path / "x.pdf", ReportOptions())
+
+
+def test_critic_loss_figure_marks_steep_drops_and_divergence(tmp_path, monkeypatch):
+    captured = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
+    figures.plot_critic_loss(load_runs(wgan_dirs(tmp_path)), tmp_path / "x.pdf", ReportOptions(running_mean=10))
+    ax = captured["fig"].axes[0]
+    drops = sorted(float(line.get_xdata()[0]) for line in ax.lines if line.get_gid() == "steep_drop")
+    assert drops == [26, 36, 66]  # D + 6; tanh seed 1 never drops
+    assert [float(line.get_xdata()[0]) for line in ax.lines if line.get_gid() == "diverged"] == [79]
+    assert any("bn_tanh seed 1 at 80" in t.get_text() for t in ax.texts)
+
+
+# --- one study's section ----------------------------------------------------------------------------------
+
+# A study of its own (prose of xiang_li) with one claim of every verdict.
+CLAIMS = (
+    Claim("weight has a lower final loss than vanilla", "final_recon", ("weight",), ("vanilla",), "Test, Table 1"),
+    Claim("vanilla has a lower final loss than weight", "final_recon", ("vanilla",), ("weight",), "Test, Table 1"),
+    Claim("weight has a lower running loss than vanilla", "running_recon", ("weight",), ("vanilla",), "Test, Fig. 2"),
+    Claim("batch has a lower final loss than vanilla", "final_recon", ("batch",), ("vanilla",), "Test, Table 1"),
+)
+VERDICTS = ("supported", "contradicted", "inconclusive", "not measured")
+FAKE = Study(paper="xiang_li", title="A fake study", citation="Test 2024", architecture="dcgan",
+             variants=("vanilla", "weight", "batch"), claims=CLAIMS, published=(TABLE2,),
+             tables=(RECONSTRUCTION, Table("w1", snapshots=True)), figures=("running_loss", "samples", "w1"))
+
+
+#: the other studies of the report built below, with the real study records and fake runs of their kind
+OTHERS = {"mullery_iwgan": wgan_dirs, "mullery_sr": sr_dirs, "johannsmeier": toy_dirs}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> tuple[Path, list]:
+    """The report files of the fake study and of OTHERS, written once (tests that change them copy
+    the folder); returns the results folder and the fake study's verdicts."""
+    root = tmp_path_factory.mktemp("results") / "test_run"
+    prose = REPO / "paper" / "studies"
+    verdicts = latex.write_study(STUDY, FAKE, load_runs(gan_dirs(root)), root, STORE, prose_dir=prose)
+    for study, make in OTHERS.items():
+        latex.write_study(study, get_study(study), load_runs(make(root)), root, prose_dir=prose)
+    return root, verdicts
+
+
+def test_write_study_writes_exactly_its_report_files(written):
+    root, verdicts = written
+    made = sorted(str(p.relative_to(root)) for sub in ("tables", "figures", "report") for p in (root / sub).iterdir())
+    expected = FAKE.report_files(STUDY) + [f for s in OTHERS for f in get_study(s).report_files(s)]
+    assert made == sorted(expected)
+    assert "figures/xiang_li_running_loss.pdf" in made and "tables/mullery_iwgan_steep_drop.tex" in made
+    assert all(_is_pdf(root / f) for f in made if f.endswith(".pdf"))
+    assert [v.verdict for v in verdicts] == list(VERDICTS)
+
+
+def test_section_has_prose_tables_figures_and_bold_verdicts(written):
+    root, _ = written
+    section = (root / "report" / f"study_{STUDY}.tex").read_text()
+    assert section.startswith("\\section{Batch vs weight normalization (test\\_study)}\n\\label{sec:xiang_li}")
+    assert "\\paragraph{Question (Xiang \\& Li 2017).}" in section  # paper/studies/xiang_li.tex, copied in
+    included = set(re.findall(r"\\(?:input|includegraphics(?:\[[^]]*\])?)\{([^}]*)\}", section))
+    expected = {f.removesuffix(".tex") for f in FAKE.report_files(STUDY) if f.endswith((".tex", ".pdf"))
+                and not f.startswith("report/")}
+    assert included == expected
+    for claim, word in zip(CLAIMS, VERDICTS):
+        assert f"\\item {latex.escape_latex(claim.text)}: \\textbf{{{word}}}" in section, word
+    assert "seed 3: weight diverged at iteration 150" in section
+    assert "\\textbf{not measured} (the study has no run of batch)" in section
+    # the paper's effect from Table 2 beside ours, the setting against ours, the summary of the main quantity
+    assert "Xiang \\& Li 2017, Table 2" in section and "another dataset and scale" in section
+    assert "\\texttt{weight} 0.009333 $\\pm$ 0.001528 (3 of 4 seeds measured)" in section
+    for needle in ("\\texttt{my\\_digits}", "1,500 training and 297 test items", "8 runs", "\\texttt{lr} $10^{-4}$",
+                   "\\texttt{iterations} 3,000"):
+        assert needle in section, needle
+
+
+def test_study_cli_prints_verdicts_and_rejects_unknown_paper(results, capsys):
     root, dirs = results
-    csv, tex, summary = root / "tables" / f"{STUDY}.csv", root / "tables" / f"{STUDY}.tex", root / "report" / "s.tex"
-    runs = ["--study", STUDY, "--runs", *map(str, dirs)]
-    store = ["--store", str(root / "data" / "my_digits" / "store.json")]
-    assert main(["table", *runs, "--name", "results", "--csv", str(csv), "--tex", str(tex),
-                 "--published", "xiang_li_table2", *store]) == 0
-    assert main(["summary", *runs, "--out", str(summary), "--published", "xiang_li_table2", *store]) == 0
-    frame = pd.read_csv(csv)
-    assert set(frame["kind"]) == {"run", "mean", "std", "published"}
-    row = frame[(frame["kind"] == "run") & (frame["variant"] == "weight") & (frame["seed"] == 1)].iloc[0]
-    assert row["outcome"] == "diverged" and pd.isna(row["final_loss_best"])
-    assert frame.loc[frame["kind"] == "published", "running_loss"].tolist() == pytest.approx([0.014509, 0.013010])
-    text = tex.read_text()
-    for needle in ("\\toprule", "\\midrule", "\\bottomrule", "diverged", "0.012000 $\\pm$ 0.002828",
-                   "463,000", "0.013010", "0.005524", "30,500", "0.014509", "0.006171", "CelebA",
-                   "another dataset and scale", "\\label{tab:xiang_li}"):
-        assert needle in text, needle
-    assert "xiang_li}" not in text.replace("\\label{tab:xiang_li}", "")  # study names escaped elsewhere
-    para = summary.read_text()
-    assert "\\texttt{weight}" in para and "lowest mean final loss is that of \\texttt{weight}" in para
-    assert "0.012000 $\\pm$ 0.002828" in para and "1 diverged" in para
-    # the paper's claim beside ours, labelled with its setting, and the computed verdict
-    assert "\\paragraph{Published.}" in para and "10.5\\%" in para and "another dataset and scale" in para
-    # weight beats vanilla at seed 0; seed 1 is not measured because weight diverged there
-    assert ("WN (weight) has the lowest final reconstruction loss: \\textbf{yes}, 1 of 1 measured seed "
-            "(not measured: seed 1: weight diverged)") in para
+    args = ["study", "--study", STUDY, "--runs", *map(str, dirs), "--results-dir", str(root),
+            "--store", str(root / "data" / "my_digits" / "store.json"), "--prose-dir", str(root / "none")]
+    assert main([*args, "--paper", "xiang_li"]) == 0
+    out = capsys.readouterr().out
+    assert "outcome diverged" in out
+    assert ("xiang_li: BN (batch) has a higher final reconstruction loss than vanilla: not measured (the study has no "
+            "run of batch).") in out
+    section = (root / "report" / f"study_{STUDY}.tex").read_text()
+    assert "\\input{studies/" not in section  # no prose file in --prose-dir
+    assert all((root / f).exists() for f in get_study("xiang_li").report_files(STUDY))
+    with pytest.raises(SystemExit, match=r"unknown paper 'nope'; known: \[.*'xiang_li'"):
+        main([*args, "--paper", "nope"])
 
 
-def test_published_source_follows_the_dataset():
-    from gannorm.report.papers import default_published
-
-    assert default_published({"architecture": "dcgan"}, "cifar10") == "xiang_li_table7"
-    assert default_published({"architecture": "dcgan"}, "lsun") == "xiang_li_table8"
-    assert default_published({"architecture": "dcgan"}, "digits") == "xiang_li_table2"
-    assert default_published({"architecture": "resnet"}, "celeba") == "xiang_li_resnet"
-    assert default_published({"architecture": "dcgan", "report": {"published": "none"}}, "celeba") == "none"
-    for arch in ("mlp", "iwgan", "wgan_resnet", "sr", "toy2d"):
-        assert default_published({"architecture": arch}, "cifar10") == "none"
-
-
-def test_published_label_says_same_or_another_setting(results):
-    from gannorm.report.papers import PUBLISHED_TABLES, Setting, published_label
-
-    table7 = PUBLISHED_TABLES["xiang_li_table7"]
-    assert published_label(table7, Setting("cifar10", "", 32, 500_000)).endswith("the same dataset and scale)")
-    assert published_label(table7, Setting("cifar10", "", 32, 3_000)).endswith("the same dataset at another scale)")
-    assert published_label(table7, Setting("digits", "", 16, 3_000)).endswith("another dataset and scale)")
-    assert published_label(table7, None).endswith("another dataset and scale)")
-    _, dirs = results
-    table = tables.build_table(tables.load_runs(dirs), published="xiang_li_table7",
-                               setting=Setting("cifar10", "", 32, 500_000))
-    published = table[table["kind"] == "published"].set_index("variant")
-    assert published.loc["weight", "final_loss_last"] == pytest.approx(0.003269)  # their 500k model
-    assert "Table 7" in published.loc["weight", "source"] and "same dataset and scale" in published.loc["weight", "source"]
-
-
-def test_published_rows_use_table2_numbers():
-    assert tables.PUBLISHED_XIANG_LI_TABLE2 == {
-        "vanilla": ("vanilla", 30_500, 0.014509, 0.006171),
-        "batch": ("BN", 30_500, 0.017199, 0.006355),
-        "weight": ("WN", 463_000, 0.013010, 0.005524),
-    }
-
-
-def test_figures_are_nonempty_pdfs(results):
+def test_store_setting_picks_the_published_table(results):
     root, dirs = results
-    for name in ("running_loss", "samples", "reconstructions"):
-        out = root / "figures" / f"{STUDY}_{name}.pdf"
-        assert main(["figure", "--study", STUDY, "--runs", *map(str, dirs), "--name", name, "--out", str(out)]) == 0
-        data = out.read_bytes()
-        assert data.startswith(b"%PDF") and len(data) > 1000, out
-    assert not list((root / "figures").glob(".*"))  # no temporary files left behind
+    assert latex.store_setting({"source": {"name": "cifar10"}, "shape": [10, 3, 32, 32], "classes": [6]}, 500) == \
+        latex.Setting("cifar10", "cifar10", 32, 500, (6,))
+    assert latex.store_setting(None, 500) is None
+    spec = dataclasses.replace(FAKE, published=(TABLE2, TABLE7))
+    latex.write_study(STUDY, spec, load_runs(dirs), root, {**STORE, "source": "cifar10"}, prose_dir=root)
+    section = (root / "report" / f"study_{STUDY}.tex").read_text()
+    assert "Xiang \\& Li 2017, Table 7" in section and "Table 2" not in section
+    assert "the same dataset at another scale" in section  # CIFAR-10, 16 px for 3,000 iterations
 
 
-def test_unknown_figure_or_table_of_a_kind_is_an_error(results):
-    root, dirs = results
-    with pytest.raises(SystemExit, match="has no figure 'critic_loss'"):
-        main(["figure", "--study", STUDY, "--runs", *map(str, dirs), "--name", "critic_loss",
-              "--out", str(root / "x.pdf")])
-    with pytest.raises(SystemExit, match="has no table 'w1'"):
-        main(["table", "--study", STUDY, "--runs", *map(str, dirs), "--name", "w1", "--csv", str(root / "x.csv"),
-              "--tex", str(root / "x.tex")])
+# --- the PDF -------------------------------------------------------------------------------------------------
 
-
-def test_last_sample_grid_picks_largest_iteration(results):
-    _, dirs = results
-    path, iteration = figures.last_sample_grid(dirs[0])
-    assert iteration == 3000 and path.name == "iter0003000.png"
-    assert figures.last_sample_grid(dirs[3]) is None  # the diverged run saved no grid
-
-
-def test_methods_text_has_config_numbers_and_escapes(results):
-    root, dirs = results
-    out, section = root / "report" / f"methods_{STUDY}.tex", root / "report" / f"study_{STUDY}.tex"
-    main(["methods", "--study", STUDY, "--runs", *map(str, dirs), "--out", str(out), "--section", str(section),
-          "--store", str(root / "data" / "my_digits" / "store.json"), "--published", "xiang_li_table2"])
-    text = out.read_text()
-    for needle in ("xiang\\_li", "my\\_digits", "3,000 iterations", "batch size 32", "$10^{-4}$",
-                   "$\\alpha$ = 0.9", "$10^{-6}$", "Every 100 iterations", "77 test images", "50 RMSProp steps",
-                   "2,000 steps", "on 297 test", "1,797 images", "1,500 for training", "297 held out",
-                   "latent dimension 24", "\\texttt{vanilla} and \\texttt{weight}",
-                   "bug in their weight-normalization"):
-        assert needle in text, needle
-    assert "_" not in text.replace("\\_", "").replace("\\min_z", "")  # only escaped or math subscripts
-    sec = section.read_text()
-    assert "\\section{Batch vs weight normalization (test\\_study)}" in sec
-    assert "\\input{tables/xiang_li}" in sec and "figures/xiang_li_reconstructions.pdf" in sec
-
-
-def test_escape_latex():
-    assert latex.escape_latex("a_b & 50% #1 $x {y} ~ ^") == (
-        "a\\_b \\& 50\\% \\#1 \\$x \\{y\\} \\textasciitilde{} \\textasciicircum{}")
-    assert latex.format_number(3000) == "3,000" and latex.format_number(0.9) == "0.9"
-    assert latex.format_number(2.5e-5) == "$2.5 \\times 10^{-5}$"
-
-
-def _report_inputs(root: Path, dirs: list[Path]) -> dict[str, Path]:
-    """Run the ``study`` subcommand (every table, figure, summary and methods file); return the files."""
-    files = {k: root / v for k, v in latex.study_files(STUDY).items()}
-    assert main(["study", "--study", STUDY, "--runs", *map(str, dirs), "--results-dir", str(root),
-                 "--store", str(root / "data" / "my_digits" / "store.json"), "--published", "xiang_li_table2"]) == 0
-    assert all(path.exists() for path in files.values())
-    return files
-
-
-def _build(root: Path) -> list[str]:
-    return ["build", "--results-dir", str(root), "--tex", str(REPO / "paper" / "report.tex"), "--studies", STUDY,
-            "--out", str(root / "report.pdf")]
-
-
-def test_report_pdf_builds_with_latexmk(results):
+def _needs_latexmk():
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk not installed")
-    root, dirs = results
-    _report_inputs(root, dirs)
-    paper = REPO / "paper"
-    before = sorted(p.name for p in paper.iterdir())
-    assert main(_build(root)) == 0
-    pdf = root / "report.pdf"
-    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
-    assert sorted(p.name for p in paper.iterdir()) == before  # nothing written into paper/
+
+
+def _build(root: Path, studies=(STUDY, *OTHERS)) -> Path:
+    return latex.build_pdf(REPO / "paper" / "report.tex", root, list(studies), root / "report.pdf", run_name="t_1")
+
+
+def test_report_pdf_builds_with_latexmk(written):
+    _needs_latexmk()
+    root, _ = written
+    paper = sorted(p.relative_to(REPO) for p in (REPO / "paper").rglob("*"))
+    assert _build(root) == root / "report.pdf"
+    assert (root / "report.pdf").read_bytes().startswith(b"%PDF") and (root / "report.pdf").stat().st_size > 20_000
+    assert sorted(p.relative_to(REPO) for p in (REPO / "paper").rglob("*")) == paper  # nothing written into paper/
     log = (root / "report" / "report.log").read_text(errors="replace")
     assert "Output written on report.pdf" in log and "undefined references" not in log
+    assert "t\\_1" in (root / "report" / "meta.tex").read_text()
+    provenance = pd.read_csv(root / "report" / "provenance.csv")  # every run of the studies' tables
+    assert len(provenance) == len(GAN_RUNS) + len(WGAN_RUNS) + 2 + 2
+    assert list(dict.fromkeys(provenance["study"])) == [STUDY, *OTHERS]
 
 
-def test_latex_error_prints_log_tail_and_keeps_old_pdf(results, capsys):
-    if shutil.which("latexmk") is None:
-        pytest.skip("latexmk not installed")
-    root, dirs = results
-    files = _report_inputs(root, dirs)
+def test_latex_error_prints_log_tail_and_keeps_old_pdf(written, tmp_path, capsys):
+    _needs_latexmk()
+    root = tmp_path / "test_run"
+    shutil.copytree(written[0], root)
     (root / "report.pdf").write_bytes(b"old")
-    files["table"].write_text("\\thismacroisundefined\n")
-    with pytest.raises(SystemExit, match="latexmk failed"):
-        main(_build(root))
+    for leftover in (root / "report").glob("report.*"):
+        leftover.unlink()
+    (root / "tables" / f"{STUDY}.tex").write_text("\\thismacroisundefined\n")
+    with pytest.raises(latex.LatexError, match="latexmk failed"):
+        _build(root)
     assert "Undefined control sequence" in capsys.readouterr().err
     assert (root / "report.pdf").read_bytes() == b"old"
 
 
-def test_build_reports_missing_inputs(results):
-    root, _ = results
-    if shutil.which("latexmk") is None:
-        pytest.skip("latexmk not installed")
-    with pytest.raises(SystemExit, match="report inputs missing"):
-        main(_build(root))
-    assert not (root / "report.pdf").exists()
+def test_build_names_a_missing_section(written, tmp_path, monkeypatch):
+    monkeypatch.setattr(latex.shutil, "which", lambda name: "/usr/bin/" + name)
+    with pytest.raises(latex.LatexError, match=r"study sections missing.*study_other\.tex"):
+        _build(written[0], (STUDY, "other"))
+    with pytest.raises(SystemExit, match=r"gannorm report build: error: study sections missing.*study_other\.tex"):
+        main(["build", "--results-dir", str(written[0]), "--tex", str(REPO / "paper" / "report.tex"),
+              "--studies", STUDY, "other", "--out", str(written[0] / "x.pdf")])
+    assert not (written[0] / "report" / "study_other.tex").exists()
 
 
-def test_build_without_latexmk_names_packages(results, monkeypatch):
-    root, _ = results
+def test_build_without_latexmk_names_packages(written, monkeypatch):
     monkeypatch.setattr(latex.shutil, "which", lambda name: None)
-    with pytest.raises(latex.LatexError, match="texlive-latex-extra"):
-        latex.build_pdf(REPO / "paper" / "report.tex", root, [STUDY], root / "report.pdf")
-
-
-def test_summary_orders_variants_like_the_paper(results):
-    _, dirs = results
-    text = tables.summary_latex(tables.build_table(tables.load_runs(dirs), published="xiang_li_table2"))
-    # paper: WN 0.005524 < vanilla 0.006171; ours: weight 0.008 < vanilla 0.012
-    assert "orders the final losses \\texttt{weight} $<$ \\texttt{vanilla}" in text
-    assert "here the order is \\texttt{weight} $<$ \\texttt{vanilla}" in text
-    assert "Xiang" not in tables.summary_latex(tables.build_table(tables.load_runs(dirs), published="none"))
-
-
-def test_default_published():
-    assert tables.default_published({"architecture": "dcgan"}) == "xiang_li_table2"
-    assert tables.default_published({"architecture": "dcgan", "report": {"published": "auto"}}) == "xiang_li_table2"
-    assert tables.default_published({"architecture": "mlp"}) == "none"
-    assert tables.default_published({"architecture": "dcgan", "published": "none"}) == "none"
-    with pytest.raises(ValueError, match="unknown published source"):
-        tables.default_published({"published": "table9"})
+    with pytest.raises(latex.LatexError, match="latexmk not found.*texlive-latex-extra"):
+        _build(written[0])

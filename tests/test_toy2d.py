@@ -8,15 +8,21 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from gannorm.data.toy2d import Toy2DError, open_toy2d, prepare_toy2d
 from gannorm.evaluate.toy2d import energy_distance, final_toy2d_evaluation
 from gannorm.models.toy2d import VARIANT_SPECS, VARIANTS, build, discriminate, generator_view, variant_spec
-from gannorm.report.toy2d import SHIFT_MIN_STD, plot_scatter, toy2d_runs, toy2d_table, verdict
+from gannorm.report.claims import evaluate
+from gannorm.report.figures import plot_figure
+from gannorm.report.runs import ReportOptions, load_run, load_runs, measure
+from gannorm.report.tables import quantity_table
+from gannorm.studies.johannsmeier import JOHANNSMEIER
 from gannorm.train.toy2d import METRIC_COLUMNS, train_toy2d
+from test_report import toy_run
+
+TOY_COLUMNS = JOHANNSMEIER.tables[0].columns  # d_loss, g_loss, d_ln2_gap, mean_shift, energy
 
 SMALL_SPEC = {
     "dataset": "toy",
@@ -209,9 +215,14 @@ def test_short_run_writes_every_file_and_evaluates(toy_store, tmp_path):
         np.testing.assert_allclose(np.asarray(saved["mean_shift"]),
                                    arrays["fake"].astype(np.float64).mean(0) - arrays["real"].mean(0), atol=1e-4)
 
-    table = toy2d_table([run_dir])
-    assert table.loc[0, "variant"] == "joint_eval_g_shift" and table.loc[0, "outcome"] == "1/1 completed"
-    plot_scatter([run_dir], tmp_path / "scatter.pdf")
+    runs = load_runs([run_dir])
+    table = quantity_table(runs, TOY_COLUMNS, ReportOptions())
+    row = table[table["kind"] == "run"].iloc[0]
+    assert row["variant"] == "joint_eval_g_shift" and row["outcome"] == "completed"
+    assert row["mean_shift"] == pytest.approx(saved["mean_shift_norm_std_units"])
+    assert row["energy"] == pytest.approx(saved["energy_distance"])
+    assert row["d_ln2_gap"] == pytest.approx(abs(saved["d_loss"] - math.log(2)))
+    plot_figure("scatter", runs, tmp_path / "scatter.pdf", ReportOptions())
     assert (tmp_path / "scatter.pdf").read_bytes()[:4] == b"%PDF"
 
 
@@ -237,41 +248,45 @@ def test_diverged_run_is_a_result(toy_store, tmp_path):
     final = final_toy2d_evaluation(toy_store, spec, run_dir, "cpu")
     assert final["outcome"] == "diverged"
     assert json.loads((run_dir / "run.json").read_text())["outcome"] == "diverged"
-    table = toy2d_table([run_dir])
-    assert table.loc[0, "diverged"] == 1 and table.loc[0, "completed"] == 0
+    table = quantity_table(load_runs([run_dir]), TOY_COLUMNS, ReportOptions())
+    row = table[table["kind"] == "run"].iloc[0]
+    assert row["outcome"] == f"diverged at {result.iterations_done:,}"
+    assert all(math.isnan(row[q]) for q in TOY_COLUMNS)
+    assert table[table["kind"] == "mean"].iloc[0]["outcome"] == "0 of 1 completed"
 
 
-# --- verdict ---------------------------------------------------------------------------------------
+# --- verdicts: the claims engine on fake run folders -------------------------------------------------
 
-def _table(shifts: dict[str, list[float]], outcome: str = "completed") -> pd.DataFrame:
-    rows = []
-    for variant, values in shifts.items():
-        for seed, shift in enumerate(values):
-            rows.append({"study": "toy", "variant": variant, "seed": seed, "outcome": outcome, "d_loss": 0.69,
-                         "g_loss": 0.70, "d_ln2_gap": 0.003, "shift": shift * 2, "shift_std": shift, "energy": 0.1,
-                         "shift_x": shift * 2, "energy_data": 0.002, "run_dir": "-"})
-    return toy2d_table(pd.DataFrame(rows))
+def _claims(root, shifts: dict[str, list[float]], diverged=()) -> list[str]:
+    """Verdict text of each Johannsmeier claim for runs with the given mean shifts (data std) per seed."""
+    dirs = [toy_run(root, variant, seed, shift, "diverged" if (variant, seed) in diverged else "completed")
+            for variant, values in shifts.items() for seed, shift in enumerate(values)]
+    runs = load_runs(dirs)
+    return [evaluate(claim, runs).text() for claim in JOHANNSMEIER.claims]
 
 
-def test_verdict_yes_no_and_untestable():
-    yes = verdict(_table({"split_shift": [4.0, 5.0, 6.0], "no_bn_shift": [0.05, 0.1, 0.2],
-                          "joint_eval_g_shift": [0.1, 0.3, 2.0]}))
-    assert "SUPPORTED" in yes and "NOT SUPPORTED" not in yes and "3/3 seeds completed" in yes
-    assert "<= 1.33 data std in 2/3 seeds" in yes        # the fix's seeds are counted against 4.0 / 3
-    # One split-batch seed barely moved: the claim needs every seed.
-    one_seed = verdict(_table({"split_shift": [4.0, 0.2, 6.0], "no_bn_shift": [0.05, 0.1, 0.06]}))
-    assert "NOT SUPPORTED" in one_seed and f"< {SHIFT_MIN_STD}" in one_seed
-    # Large, but not 3x the control's largest shift.
-    close = verdict(_table({"split_shift": [1.0, 1.2], "no_bn_shift": [0.2, 0.5]}))
-    assert "NOT SUPPORTED" in close and "3 x" in close
-    assert "NOT TESTABLE" in verdict(_table({"no_bn_shift": [0.1]}))
-    assert "NOT TESTABLE" in verdict(_table({"split_shift": [4.0], "joint_eval_g_shift": [0.1]}))
-    assert "NOT TESTABLE" in verdict(_table({"split_shift": [4.0], "no_bn_shift": [0.1]}, outcome="diverged"))
+def test_verdict_supported_contradicted_and_not_measured(tmp_path):
+    assert [c.lower + c.higher for c in JOHANNSMEIER.claims] == [("no_bn_shift", "split_shift"),
+                                                                ("joint_eval_g_shift", "split_shift")]
+    yes = _claims(tmp_path / "yes", {"split_shift": [4.0, 5.0, 6.0], "no_bn_shift": [0.05, 0.1, 0.2],
+                                     "joint_eval_g_shift": [0.1, 0.3, 2.0]})
+    assert ": supported. Ours: no_bn_shift 97.8% lower than split_shift" in yes[0]
+    assert "3 seeds" in yes[0] and "Wilcoxon" not in yes[0]  # one number per run
+    assert "Paper: the generator drifts with split batches, not without BN." in yes[0]
+    assert ": supported. Ours: joint_eval_g_shift 86.1% lower than split_shift" in yes[1]
+    # split-batch BN did not move the generator more than no BN: the claim is contradicted
+    no = _claims(tmp_path / "no", {"split_shift": [0.05, 0.1, 0.08], "no_bn_shift": [1.0, 2.0, 1.5]})
+    assert ": contradicted. Ours: no_bn_shift" in no[0]
+    assert "not measured (the study has no run of joint_eval_g_shift)" in no[1]
+    diverged = _claims(tmp_path / "div", {"split_shift": [4.0], "no_bn_shift": [0.1]}, diverged={("split_shift", 0)})
+    assert ": not measured (seed 0: split_shift diverged at iteration 50)." in diverged[0]
 
 
-def test_toy2d_runs_reads_run_folders(toy_store, tmp_path):
+def test_load_run_without_final_evaluation(toy_store, tmp_path):
     run_dir = tmp_path / "r"
     train_toy2d(toy_store, {**SMALL_SPEC, "train": {**SMALL_SPEC["train"], "iterations": 5, "sample_every": 100}},
                 study="toy", variant="no_bn", seed=1, out_dir=run_dir, device="cpu", progress=False)
-    runs = toy2d_runs([run_dir])   # no final_eval.json yet: NaN metrics, outcome from run.json
-    assert runs.loc[0, "outcome"] == "completed" and math.isnan(runs.loc[0, "energy"])
+    run = load_run(run_dir)   # no final_eval.json yet: not measured, outcome from run.json
+    assert run["outcome"] == "completed" and run["final"] == {} and run["variant"] == "no_bn"
+    energy = measure(run, "energy", ReportOptions())
+    assert math.isnan(energy.value) and energy.why == "has no final evaluation"

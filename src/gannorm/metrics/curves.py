@@ -13,7 +13,7 @@ left out, and undefined at a row whose own value is not finite). The *peak magni
 drop* is the first logged generator iteration ``t > t_peak`` with ``m_t > -fraction * P``, i.e.
 where ``|m_t|`` has fallen below ``fraction`` of its peak (``fraction`` = 0.5 by default:
 half-way down). It is *not reached* when no such ``t`` is logged (the run ended, or diverged,
-first; the drop then lies after the run's last finite value, which :func:`earlier` uses), and
+first; the drop then lies after the run's last finite value, a lower bound), and
 *not measured* when the running mean is never negative (``P <= 0``) or there is no finite value.
 Mullery & Whelan read off where the drop *begins* (about 500 iterations for BN + tanh, 900-1,500
 for tanh); a half-way crossing lies somewhat later than the beginning, so compare orders, not values.

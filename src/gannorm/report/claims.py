@@ -53,6 +53,7 @@ class PairResult:
         p_values: per measured seed, the paired Wilcoxon p-value (NaN when the quantity is not per
             image or the images differ).
         unmeasured: ``"seed k: <variant> <why>"`` for each seed left out.
+        bounds: seeds where the ``higher`` value is a lower bound (censored), so the effect is too.
     """
 
     lower: str
@@ -62,6 +63,7 @@ class PairResult:
     seeds: list[int] = field(default_factory=list)
     p_values: list[float] = field(default_factory=list)
     unmeasured: list[str] = field(default_factory=list)
+    bounds: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -112,6 +114,8 @@ class PairResult:
         if tested:
             out += (f", paired Wilcoxon p < {ALPHA:g} in {sum(p < ALPHA for p in tested)} of {len(tested)}"
                     f" (largest p {max(tested):.2g})")
+        if self.bounds:
+            out += " (lower bounds: " + "; ".join(self.bounds) + ")"
         if self.unmeasured:
             out += " (not measured: " + "; ".join(self.unmeasured) + ")"
         return out
@@ -183,9 +187,11 @@ def compare(runs: Sequence[dict[str, Any]], quantity: str, lower: Sequence[str],
                 reasons.append(f"no {variant} run")
                 continue
             found[variant] = m = measure(run, quantity, options)
-            if math.isnan(m.value):
+            # a censored value (a lower bound) may stand for the higher variant: the effect is then
+            # at least the one computed; never for a lower variant
+            if math.isnan(m.value) or (m.censored and variant != higher):
                 reasons.append(f"{variant} {m.why}")
-        candidates = [v for v in lower if v in found and not math.isnan(found[v].value)]
+        candidates = [v for v in lower if v in found and not math.isnan(found[v].value) and not found[v].censored]
         if higher not in found or math.isnan(found[higher].value) or not candidates or (
                 not best_of_lower and reasons):
             result.unmeasured.append(f"seed {seed}: " + ", ".join(reasons))
@@ -195,6 +201,8 @@ def compare(runs: Sequence[dict[str, Any]], quantity: str, lower: Sequence[str],
         if math.isnan(effect):
             result.unmeasured.append(f"seed {seed}: {higher} is zero")
             continue
+        if found[higher].censored:
+            result.bounds.append(f"seed {seed}: {higher} {found[higher].why}, so the effect is at least this")
         result.effects.append(effect)
         result.seeds.append(int(seed))
         result.p_values.append(_wilcoxon(found[best], found[higher]))

@@ -158,8 +158,9 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     ours = store_setting(store_meta, (config.get("train") or {}).get("iterations"))
     published = spec.published_for(ours.dataset if ours else None)
     parts = [f"\\section{{{escape_latex(title or config.get('title') or spec.title)}}}\n\\label{{sec:{study}}}\n"]
-    if (Path(prose_dir) / f"{spec.paper}.tex").is_file():
-        parts.append(f"\\input{{studies/{spec.paper}}}\n\n")
+    prose = Path(prose_dir) / f"{spec.paper}.tex"
+    if prose.is_file():  # the paper's question and claims in words, copied in as written
+        parts.append(prose.read_text() + "\n")
     parts.append(methods(study, spec, config, store_meta))
     for table in spec.tables:
         stem = table_stem(study, table.name)

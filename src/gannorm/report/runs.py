@@ -170,12 +170,15 @@ def early_mean(run: dict[str, Any], column: str, options: ReportOptions) -> floa
 @dataclass(frozen=True)
 class Measurement:
     """One run's value of a quantity: ``value`` (NaN = not measured, ``why`` says why) and, for
-    per-image quantities, ``per_image`` (``(n,)`` float64) on the test images ``indices``."""
+    per-image quantities, ``per_image`` (``(n,)`` float64) on the test images ``indices``.
+    ``censored``: ``value`` is only a lower bound (a steep drop not reached by the run's last
+    iteration lies after it); ``why`` says so."""
 
     value: float
     per_image: np.ndarray | None = None
     indices: tuple[int, ...] | None = None
     why: str = ""
+    censored: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ def _steep_drop_value(run: dict[str, Any], options: ReportOptions) -> Measuremen
     if not drop.measured:
         return Measurement(math.nan, why="logged no negative critic-loss running mean")
     if not drop.reached:  # censored: the drop lies after the last logged iteration
-        return Measurement(math.nan, why=f"reached no steep drop by iteration {drop.last_iteration:,.0f}")
+        return Measurement(drop.last_iteration, why=f"reached no steep drop by iteration {drop.last_iteration:,.0f}",
+                           censored=True)
     return Measurement(drop.iteration)
 
 

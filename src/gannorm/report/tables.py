@@ -43,8 +43,11 @@ def quantity_table(runs: Sequence[dict[str, Any]], columns: Sequence[str], optio
     Returns:
         DataFrame with ``kind, study, variant, seed, outcome, n`` and one float column per quantity:
         ``run`` rows in configured variant order then seed; ``mean`` and ``std`` rows per variant
-        (``n`` = seeds with a finite value; std NaN below two); ``published`` rows (``seed`` empty,
-        ``outcome`` = the source) for the variants the paper gives numbers for.
+        over the seeds with a finite value (``n`` = the variant's runs; std NaN below two);
+        ``published`` rows (``seed`` empty, ``outcome`` = the source; a value the paper gives only
+        in words is NaN here and shown as text in the LaTeX) for the variants the paper gives numbers
+        for, in configured order. A censored value (a steep drop not reached by the end) is NaN with
+        its lower bound in ``<quantity>_at_least``.
 
     Raises:
         ValueError: no runs. KeyError: an unknown quantity.
@@ -52,8 +55,16 @@ def quantity_table(runs: Sequence[dict[str, Any]], columns: Sequence[str], optio
     if not runs:
         raise ValueError("no runs to tabulate")
     study = runs[0]["study"]
-    rows = [{"kind": "run", "study": study, "variant": r["variant"], "seed": r["seed"], "outcome": outcome_text(r),
-             "n": 1, **{q: measure(r, q, options).value for q in columns}} for r in runs]
+    rows = []
+    for r in runs:
+        row = {"kind": "run", "study": study, "variant": r["variant"], "seed": r["seed"], "outcome": outcome_text(r),
+               "n": 1}
+        for q in columns:
+            m = measure(r, q, options)
+            row[q] = math.nan if m.censored else m.value
+            if m.censored:  # e.g. no steep drop by the last iteration: the value is only a lower bound
+                row[f"{q}_at_least"] = m.value
+        rows.append(row)
     frame = pd.DataFrame(rows)
     order = variant_order(runs)
     frame["_v"] = frame["variant"].map(order.index)
@@ -64,19 +75,19 @@ def quantity_table(runs: Sequence[dict[str, Any]], columns: Sequence[str], optio
         values = group[list(columns)].astype(float)
         base = {"study": study, "variant": variant, "seed": pd.NA,
                 "outcome": f"{int((group['outcome'] == 'completed').sum())} of {len(group)} completed"}
-        stats.append({**base, "kind": "mean", "n": int(values.notna().all(axis=1).sum()), **values.mean().to_dict()})
-        stats.append({**base, "kind": "std", "n": int(values.notna().all(axis=1).sum()),
-                      **values.std(ddof=1).to_dict()})
+        stats.append({**base, "kind": "mean", "n": len(group), **values.mean().to_dict()})
+        stats.append({**base, "kind": "std", "n": len(group), **values.std(ddof=1).to_dict()})
     frames = [frame, pd.DataFrame(stats)]
     if published is not None:
         pub = [{"kind": "published", "study": study, "variant": v, "seed": pd.NA, "outcome": published.source,
-                "n": pd.NA, **{q: _float(values.get(q)) for q in columns}}
-               for v, values in published.rows.items() if v in order and any(q in values for q in columns)]
+                "n": pd.NA, **{q: _float(published.rows[v].get(q)) for q in columns}}
+               for v in order if any(q in (published.rows.get(v) or {}) for q in columns)]
         frames.append(pd.DataFrame(pub))
     table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     table["seed"] = table["seed"].astype("Int64")
     table["n"] = table["n"].astype("Int64")
-    return table[["kind", "study", "variant", "seed", "outcome", "n", *columns]]
+    bounds = [f"{q}_at_least" for q in columns if f"{q}_at_least" in table]
+    return table[["kind", "study", "variant", "seed", "outcome", "n", *columns, *bounds]]
 
 
 def _float(value: Any) -> float:
@@ -103,12 +114,14 @@ def snapshot_table(runs: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return table[columns]
 
 
-def _cell(value: Any, quantity: str | None = None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value is pd.NA:
+def _cell(value: Any, quantity: str | None = None, digits: int = 4) -> str:
+    if isinstance(value, str):
+        return escape_latex(value).replace("\\-\\-", "--")
+    if value is None or value is pd.NA or not math.isfinite(float(value)):
         return "--"
     if quantity in ("best_iteration", "steep_drop", "iteration"):
         return f"{float(value):,.0f}"
-    return format_value(float(value))
+    return format_value(float(value), digits)
 
 
 def _pm(mean: Any, std: Any, quantity: str | None) -> str:
@@ -137,18 +150,22 @@ def quantity_latex(table: pd.DataFrame, columns: Sequence[str], caption: str, la
             continue
         variant = str(row["variant"])
         if row["kind"] == "run":
-            seed, cells = str(row["seed"]), [_cell(row[q], q) for q in columns]
-            outcome = escape_latex(row["outcome"])
+            seed, outcome = str(row["seed"]), escape_latex(row["outcome"])
+            cells = [f"$>${_cell(row[f'{q}_at_least'], q)}" if pd.notna(row.get(f"{q}_at_least", math.nan))
+                     else _cell(row[q], q) for q in columns]
         elif row["kind"] == "mean":
-            seed = f"{means.loc[variant, 'n']} seeds"
-            cells = [_pm(means.loc[variant, q], stds.loc[variant, q], q) for q in columns]
-            outcome = escape_latex(row["outcome"])
+            total = int(means.loc[variant, "n"])
+            runs_ = table[(table["kind"] == "run") & (table["variant"] == variant)]
+            seed, outcome = f"{total} seed{'s' if total != 1 else ''}", escape_latex(row["outcome"])
+            cells = []
+            for q in columns:
+                count = int(runs_[q].notna().sum())
+                cells.append(_pm(means.loc[variant, q], stds.loc[variant, q], q)
+                             + ("" if count == total else f" ({count} of {total})"))
         else:
-            label_ = (published.rows.get(variant) or {}).get("label", variant) if published else variant
-            seed, outcome = escape_latex(str(label_)), "--"
-            texts = (published.rows.get(variant) or {}) if published else {}
-            cells = [_cell(row[q], q) if _cell(row[q]) != "--" or q != "steep_drop" else
-                     escape_latex(str(texts.get("text", "--"))).replace("\\-\\-", "--") for q in columns]
+            given = (published.rows.get(variant) or {}) if published else {}
+            seed, outcome = escape_latex(str(given.get("label", variant))), "--"
+            cells = [_cell(given.get(q), q, 6) for q in columns]
         index.append((_GROUPS[row["kind"]].replace("±", "$\\pm$"), escape_latex(variant), seed))
         records.append([outcome, *cells])
     headers = ["Outcome"] + [escape_latex(QUANTITIES[q].header or QUANTITIES[q].label) for q in columns]

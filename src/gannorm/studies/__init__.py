@@ -66,8 +66,9 @@ class Published:
         source: where in the paper, e.g. ``"Xiang & Li 2017, Table 2"``.
         setting: the paper's setting for these numbers.
         rows: variant -> {quantity: value}; quantities are the names of
-            :data:`gannorm.report.runs.QUANTITIES` (e.g. ``final_recon``), plus ``label`` (the paper's
-            own name of the variant) and ``text`` (a value given only in words).
+            :data:`gannorm.report.runs.QUANTITIES` (e.g. ``final_recon``), a value is a number or,
+            where the paper gives it only in words, a string; plus ``label`` (the paper's own name of
+            the variant).
         note: a sentence on how the numbers were obtained (LaTeX-safe plain text).
     """
 

@@ -7,8 +7,6 @@ its curves, not tables of numbers.
 
 from __future__ import annotations
 
-import math
-
 from gannorm.studies import RECONSTRUCTION, Claim, Published, Setting, Study, Table
 
 _SRC = "Mullery & Whelan"
@@ -21,9 +19,9 @@ IMAGENET = Setting("imagenet", "an ImageNet subset of 19,439 images at 288 px fr
 #: Section 6: where the steep change of the critic loss begins (generator iterations).
 STEEP_DROP = Published(
     f"{_SRC}, Figure 3 and section 6", FROGS,
-    {"tanh": {"label": "tanh", "text": "900--1,500"},
-     "bn_tanh": {"label": "BN + tanh", "steep_drop": 500, "text": "about 500"},
-     "bn_clip": {"label": "BN + clip", "steep_drop": math.nan, "text": "only a minimal change"}},
+    {"tanh": {"label": "tanh", "steep_drop": "900-1,500"},
+     "bn_tanh": {"label": "BN + tanh", "steep_drop": 500},
+     "bn_clip": {"label": "BN + clip", "steep_drop": "only a minimal change"}},
     note="Read off their Figure 3 as the iteration where the steep change begins; no other numbers are given.")
 
 MULLERY_IWGAN = Study(
