@@ -24,6 +24,7 @@ from gannorm.models.heads import UnitOutput, from_unit
 from gannorm.models.layers import clip_slopes
 from gannorm.train.losses import discriminator_loss, generator_loss
 from gannorm.train.objective import Objective, store_data
+from gannorm.train.sampler import BatchSampler
 
 #: Adam betas when ``train.adam_betas`` is not set (Radford et al. 2015; the tutorial).
 DEFAULT_ADAM_BETAS = (0.5, 0.999)
@@ -59,7 +60,6 @@ class GANObjective(Objective):
     def __init__(self, store: Store, spec: dict[str, Any], variant: str, seed: int, device: torch.device,
                  rng: torch.Generator) -> None:
         from gannorm.models import build_models
-        from gannorm.train.loop import BatchSampler
 
         super().__init__(store, spec, variant, seed, device, rng)
         t_cfg = spec["train"]

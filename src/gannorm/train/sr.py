@@ -118,7 +118,7 @@ def load_monitor(store: Store) -> tuple[np.ndarray, np.ndarray]:
 class PairedSampler:
     """Draw aligned (input, target) training batches by index, an epoch permutation at a time
     (the rest of an epoch smaller than a batch is skipped, as in
-    :class:`gannorm.train.loop.BatchSampler`).
+    :class:`gannorm.train.sampler.BatchSampler`).
 
     Stores up to ``preload_bytes`` are copied once to ``device`` as uint8; larger ones (the
     ImageNet subset) are read from the memory maps per batch. Either way a batch is converted to

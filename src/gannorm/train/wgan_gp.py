@@ -54,8 +54,8 @@ from gannorm.data.store import Store
 from gannorm.evaluate.histograms import DEFAULT_BINS, data_histogram, image_snapshot
 from gannorm.evaluate.reconstruction import reconstruct
 from gannorm.models.heads import UnitOutput, from_unit
-from gannorm.train.loop import BatchSampler
 from gannorm.train.objective import Objective, store_data
+from gannorm.train.sampler import BatchSampler
 
 #: Defaults of the ``train`` keys this objective reads (Mullery & Whelan, appendix A).
 DEFAULTS: dict[str, Any] = {
