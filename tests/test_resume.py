@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from gannorm.train.checkpoint import (CorruptCheckpoint, load_checkpoint, load_resume, read_resume, save_resume)
+from gannorm.models.checkpoint import load_checkpoint
+from gannorm.train.checkpoint import CorruptCheckpoint, load_resume, read_resume, save_resume
 from gannorm.train.loop import EXIT_SIGTERM, rng_states, set_rng_states
 from gannorm.train.sampler import BatchSampler
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gannorm.data.store import Store
-from gannorm.evaluate.reconstruction import reconstruct
+from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.heads import UnitOutput, from_unit
 from gannorm.models.layers import clip_slopes
 from gannorm.train.losses import discriminator_loss, generator_loss
@@ -119,8 +119,8 @@ class GANObjective(Objective):
 
     def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
         """Pixel histograms of 256 generated images (fixed z) beside the training data's, with their
-        per-channel Wasserstein-1 distance (:func:`gannorm.evaluate.histograms.image_snapshot`)."""
-        from gannorm.evaluate.histograms import data_histogram, image_snapshot
+        per-channel Wasserstein-1 distance (:func:`gannorm.metrics.histograms.image_snapshot`)."""
+        from gannorm.metrics.histograms import data_histogram, image_snapshot
 
         if self._data_histogram is None:
             self._data_histogram = data_histogram(self.store)

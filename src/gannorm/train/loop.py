@@ -53,7 +53,8 @@ import torch
 from gannorm.data.store import Store
 from gannorm.io import atomic_path, write_json
 from gannorm.provenance import provenance
-from gannorm.train.checkpoint import load_resume, save_checkpoint, save_resume
+from gannorm.models.checkpoint import save_checkpoint
+from gannorm.train.checkpoint import load_resume, save_resume
 
 #: metrics.csv columns of the GAN objective (other objectives have their own, see Objective.columns).
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "running_recon")
