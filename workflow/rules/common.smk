@@ -5,11 +5,8 @@ import json
 import os
 
 from gannorm.config import check_config
-from gannorm.gpu import export_settings
 
 check_config(config)
-# GPU claim settings (gannorm.gpu.claim_for_job reads them in every job) go through the environment.
-export_settings(config["gpu"])
 
 RESULTS = f"results/{config['name']}"
 STUDIES = config["studies"]
