@@ -4,7 +4,7 @@
 
 Training side, at 160 px (CelebA) and 32 px (CIFAR-10): batches per second drawn
 
-* from the store the way training draws them (``gannorm.train.loop.BatchSampler``: the training
+* from the store the way training draws them (``gannorm.train.sampler.BatchSampler``: the training
   images as one uint8 tensor, a batch indexed and converted to float in [0, 1]);
 * from the store's memory map, indexing ``images.npy`` per batch (the path for a store larger
   than RAM, e.g. full LSUN);
@@ -80,7 +80,7 @@ def bench_training(tmp: Path, size: int, count: int, batch_size: int, batches: i
     from torchvision import datasets, transforms
 
     from gannorm.data.store import StoreWriter
-    from gannorm.train.loop import BatchSampler
+    from gannorm.train.sampler import BatchSampler
 
     folder = tmp / f"jpeg{size}"
     write_jpegs(folder, count, size, size)

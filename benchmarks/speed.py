@@ -35,8 +35,8 @@ def main() -> None:
     from snakemake.utils import validate
 
     from gannorm.data import prepare
-    from gannorm.evaluate.reconstruction import reconstruct
-    from gannorm.train.checkpoint import generator_from_checkpoint, load_checkpoint
+    from gannorm.metrics.reconstruction import reconstruct
+    from gannorm.models.checkpoint import generator_from_checkpoint, load_checkpoint
     from gannorm.train.loop import train_dcgan
 
     torch.set_num_threads(args.threads)

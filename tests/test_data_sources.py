@@ -335,6 +335,17 @@ def test_download_check_passes_on_placed_files(tmp_path):
     assert download.main(["--source", "cifar10", "--data-root", str(tmp_path)]) == 0
 
 
+def test_download_specs_keep_only_the_download_keys():
+    from gannorm.data.download import download_specs
+
+    datasets = {"a": {"source": "lsun", "category": "tower", "size": 64, "download": False},
+                "b": {"source": "cifar10", "test_images": 10},
+                "c": {"source": "lsun", "max_images": 4}}
+    assert download_specs(datasets, "lsun") == [{"category": "tower", "download": False}, {}]
+    assert download_specs(datasets, "cifar10") == [{}]
+    assert download_specs(datasets, "imagenet") == []
+
+
 # --- configuration ----------------------------------------------------------------------------------------
 
 

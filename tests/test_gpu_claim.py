@@ -144,3 +144,18 @@ def test_training_cli_records_its_claim(digits_store, small_study, tmp_path):
     assert run["gpu"]["claimed"]["id"] == "4" and run["gpu"]["CUDA_VISIBLE_DEVICES"] == "4"
     assert run["gpu"]["claimed"]["source"] == "GANNORM_GPU_IDS"
     assert run["device"].startswith("cpu")  # simulated ids on a machine without CUDA
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_cli_gpu_options_set_the_claim_settings_of_the_job(command, monkeypatch, tmp_path):
+    from gannorm import cli
+
+    for name in (gpu.ENV_JOBS_PER_GPU, gpu.ENV_LOCK_DIR, gpu.ENV_WAIT):
+        monkeypatch.setenv(name, "")  # restored (or removed) after the test
+    extra = (["--study", "s", "--variant", "v", "--seed", "0", "--out", "o"] if command == "train"
+             else ["--run", "r"])
+    args = cli.build_parser().parse_args([command, "--store", "d", "--spec", "{}", *extra, "--jobs-per-gpu", "3",
+                                          "--gpu-lock-dir", str(tmp_path / "locks"), "--gpu-wait", "7"])
+    cli._gpu_settings(args)
+    assert os.environ[gpu.ENV_JOBS_PER_GPU] == "3" and os.environ[gpu.ENV_WAIT] == "7.0"
+    assert os.environ[gpu.ENV_LOCK_DIR] == str(tmp_path / "locks")

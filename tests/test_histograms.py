@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gannorm.evaluate.histograms import (bin_edges, data_histogram, image_snapshot, pixel_histogram,
-                                         read_snapshot, wasserstein1, write_snapshot)
+from gannorm.metrics.histograms import (bin_edges, data_histogram, image_snapshot, pixel_histogram, read_snapshot,
+                                        wasserstein1, write_snapshot)
 
 
 def _constant(value, channels=1, n=4, side=5):

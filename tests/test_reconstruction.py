@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gannorm.evaluate.reconstruction import reconstruct
+from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.dcgan import DCGANSpec, Generator
 
 

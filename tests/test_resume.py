@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from gannorm.train.checkpoint import (CorruptCheckpoint, load_checkpoint, load_resume, read_resume, save_resume)
-from gannorm.train.loop import EXIT_SIGTERM, BatchSampler, rng_states, set_rng_states
+from gannorm.models.checkpoint import load_checkpoint
+from gannorm.train.checkpoint import CorruptCheckpoint, load_resume, read_resume, save_resume
+from gannorm.train.loop import EXIT_SIGTERM, rng_states, set_rng_states
+from gannorm.train.sampler import BatchSampler
 
 REPO = Path(__file__).resolve().parents[1]
 

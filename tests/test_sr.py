@@ -174,7 +174,7 @@ def test_missing_imagenet_weights_offline_name_the_file_url_and_random_option(tm
 # --- training objective -------------------------------------------------------------------------
 
 def test_sr_objective_lowers_the_perceptual_loss_and_exposes_monitor_and_snapshots(photo_store):
-    from gannorm.train.sr import load_monitor
+    from gannorm.data.monitor import load_monitor
 
     objective = _objective(photo_store)
     assert objective.columns == ("perceptual_loss",) and objective.running_column == "running_perceptual"
@@ -234,7 +234,7 @@ def test_objective_needs_a_paired_store(digits_store):
 def test_final_sr_evaluation_writes_json_and_reconstructions(photo_store, tmp_path):
     from gannorm.evaluate.sr import final_sr_evaluation
     from gannorm.io import write_json
-    from gannorm.train.checkpoint import save_checkpoint
+    from gannorm.models.checkpoint import save_checkpoint
 
     objective = _objective(photo_store, variant="bn_clip")
     meta = objective.model_meta

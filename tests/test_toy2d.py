@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gannorm.data.toy2d import Toy2DError, open_toy2d, prepare_toy2d
-from gannorm.evaluate.toy2d import energy_distance, final_toy2d_evaluation
+from gannorm.evaluate.toy2d import final_toy2d_evaluation
+from gannorm.metrics.energy import energy_distance
 from gannorm.models.toy2d import VARIANT_SPECS, VARIANTS, build, discriminate, generator_view, variant_spec
 from gannorm.report.claims import evaluate
 from gannorm.report.figures import plot_figure

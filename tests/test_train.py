@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gannorm.evaluate.final import final_evaluation
-from gannorm.train.checkpoint import load_checkpoint
+from gannorm.models.checkpoint import load_checkpoint
 from gannorm.train.loop import train_dcgan
 
 

@@ -306,7 +306,7 @@ def test_generator_batch_size_sets_the_generator_update_batch(rgb_store):
 def test_train_run_writes_wgan_metrics_and_snapshots(cifar_like_store, tmp_path):
     import csv
 
-    from gannorm.evaluate.histograms import read_snapshot
+    from gannorm.metrics.histograms import read_snapshot
     from gannorm.train.loop import train_run
 
     spec = {"dataset": "cifar_like", "architecture": "iwgan", "model": {"width": 8},

@@ -81,6 +81,40 @@ def test_dry_run_lists_one_training_and_evaluation_job_per_cell(tmp_path):
     assert all(table[f"report_{s}"] == 1 for s in config["studies"])
 
 
+# Parses the Snakefile in this process (a dry run) and prints the environment variables it changed.
+PARSE_ENVIRONMENT = """
+import json, os, sys
+before = dict(os.environ)
+from snakemake.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as err:
+    assert not err.code, err.code
+changed = sorted(k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k))
+print("CHANGED=" + json.dumps(changed))
+"""
+
+
+def test_parsing_the_snakefile_changes_no_environment_variable_and_rules_pass_the_gpu_settings(tmp_path):
+    workdir = workflow_copy(tmp_path)
+    locks = tmp_path / "gpu locks"
+    config = merge(yaml.safe_load((ROOT / "config.yaml").read_text()),
+                   {"gpu": {"jobs_per_gpu": 3, "lock_dir": str(locks), "wait_seconds": 7}})
+    (workdir / "gpu.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([sys.executable, "-c", PARSE_ENVIRONMENT, "-n", "-p", "--cores", "1",
+                             "--configfile", "gpu.yaml"], cwd=workdir, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    changed = json.loads(output.split("CHANGED=")[1].splitlines()[0])
+    assert changed == []
+    gpu_options = f"--jobs-per-gpu 3 --gpu-lock-dir '{locks}' --gpu-wait 7"
+    commands = [line for line in output.splitlines() if " -m gannorm train " in line or " -m gannorm evaluate " in line]
+    assert any(" -m gannorm train " in c for c in commands) and any(" -m gannorm evaluate " in c for c in commands)
+    assert all(gpu_options in c for c in commands), commands[:2]
+
+
 @pytest.mark.workflow
 def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     if shutil.which("latexmk") is None:

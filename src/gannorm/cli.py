@@ -3,12 +3,15 @@
     python -m gannorm prepare  --dataset NAME --spec JSON --out DIR [--data-root DIR]
     python -m gannorm train    --store DIR --study NAME --spec JSON --architecture ARCH
                                --variant V --seed K --out RUN_DIR [--device D] [--threads N]
-                               [--no-resume] [--jobs-per-gpu K] [--gpu-lock-dir DIR]
+                               [--no-resume] [--jobs-per-gpu K] [--gpu-lock-dir DIR] [--gpu-wait S]
     python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
+                               [--jobs-per-gpu K] [--gpu-lock-dir DIR] [--gpu-wait S]
     python -m gannorm report ...   (see gannorm.report.cli)
 
 ``--spec`` is the dataset's or study's config entry as JSON, with the schema defaults filled in
-(the rules pass it from the validated Snakemake config).
+(the rules pass it from the validated Snakemake config). The GPU options are the config's ``gpu``
+section; they set this process's ``GANNORM_JOBS_PER_GPU``, ``GANNORM_GPU_LOCK_DIR`` and
+``GANNORM_GPU_WAIT``, which :func:`gannorm.gpu.claim_for_job` reads before CUDA starts.
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _gpu_settings(args: argparse.Namespace) -> None:
+    """Export ``--jobs-per-gpu``, ``--gpu-lock-dir`` and ``--gpu-wait`` (when given) to this process's
+    environment for :func:`gannorm.gpu.claim_for_job`."""
+    from gannorm.gpu import ENV_JOBS_PER_GPU, ENV_LOCK_DIR, ENV_WAIT
+
+    for value, name in ((args.jobs_per_gpu, ENV_JOBS_PER_GPU), (args.gpu_lock_dir, ENV_LOCK_DIR),
+                        (args.gpu_wait, ENV_WAIT)):
+        if value is not None:
+            os.environ[name] = str(value)
+
+
 def _prepare(args: argparse.Namespace) -> None:
     from gannorm.data import prepare
 
@@ -57,10 +71,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.architecture is not None and args.architecture != architecture:
         raise SystemExit(f"--architecture {args.architecture!r} does not match the study's architecture "
                          f"{architecture!r}")
-    if args.jobs_per_gpu is not None:
-        os.environ["GANNORM_JOBS_PER_GPU"] = str(args.jobs_per_gpu)
-    if args.gpu_lock_dir is not None:
-        os.environ["GANNORM_GPU_LOCK_DIR"] = args.gpu_lock_dir
+    _gpu_settings(args)
     device = resolve_device(args.device)
     if architecture == "toy2d":
         from gannorm.data.toy2d import open_toy2d
@@ -90,6 +101,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from gannorm.provenance import resolve_device
 
     _set_threads(args.threads)
+    _gpu_settings(args)
     evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
 
 
@@ -119,12 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True)
             p.add_argument("--no-resume", action="store_true",
                            help="ignore a resume checkpoint in RUN_DIR/resume/ and start over")
-            p.add_argument("--jobs-per-gpu", type=int, default=None,
-                           help="jobs sharing one GPU (sets GANNORM_JOBS_PER_GPU; see gannorm.gpu)")
-            p.add_argument("--gpu-lock-dir", default=None,
-                           help="folder of the per-GPU lock files (sets GANNORM_GPU_LOCK_DIR)")
         else:
             p.add_argument("--run", required=True, help="the run folder")
+        p.add_argument("--jobs-per-gpu", type=int, default=None,
+                       help="jobs sharing one GPU (sets GANNORM_JOBS_PER_GPU; see gannorm.gpu)")
+        p.add_argument("--gpu-lock-dir", default=None,
+                       help="folder of the per-GPU lock files (sets GANNORM_GPU_LOCK_DIR)")
+        p.add_argument("--gpu-wait", type=float, default=None,
+                       help="seconds to wait for a free GPU slot, 0 = indefinitely (sets GANNORM_GPU_WAIT)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("report", help="tables, figures and the LaTeX report (gannorm.report.cli)", add_help=False)

@@ -19,10 +19,12 @@ and an empty list means "no GPU": claiming is skipped. It is also skipped inside
 (``SLURM_JOB_ID`` set) when SLURM has already set ``CUDA_VISIBLE_DEVICES`` (the scheduler chose
 the device), and when the device is ``cpu``.
 
-Settings come from the environment so that every CLI subcommand and every rule can use them:
+Settings come from the environment so that every CLI subcommand can use them:
 ``GANNORM_JOBS_PER_GPU`` (default 1), ``GANNORM_GPU_LOCK_DIR`` (default :data:`DEFAULT_LOCK_DIR`),
 ``GANNORM_GPU_WAIT`` (seconds to wait for a free slot; default 0 = wait indefinitely). The
-workflow sets them from the config's ``gpu`` section.
+``train`` and ``evaluate`` commands set them in their own process from ``--jobs-per-gpu``,
+``--gpu-lock-dir`` and ``--gpu-wait``, which the workflow's rules pass from the config's ``gpu``
+section (parsing the Snakefile changes no environment variable).
 """
 
 from __future__ import annotations
@@ -247,18 +249,6 @@ def claim_for_job(device_name: str, environ: dict[str, str] | None = None,
     log(f"gpu: claimed device {claim.id} (slot {claim.slot}, ids from {source}); "
         f"CUDA_VISIBLE_DEVICES={claim.visible}")
     return claim
-
-
-def export_settings(settings: dict) -> None:
-    """Export the config's ``gpu`` section to the environment every job inherits.
-
-    Called by the Snakefile (``workflow/rules/common.smk``). Settings travel through the
-    environment rather than the shell command, so changing them does not make Snakemake rerun
-    finished jobs (a changed command counts as changed code).
-    """
-    os.environ[ENV_JOBS_PER_GPU] = str(settings["jobs_per_gpu"])
-    os.environ[ENV_LOCK_DIR] = str(settings["lock_dir"])
-    os.environ[ENV_WAIT] = str(settings["wait_seconds"])
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -5,13 +5,10 @@ import json
 import os
 
 from gannorm.config import check_config, resolve_studies
-from gannorm.gpu import export_settings
 
 # Each study's paper (gannorm.studies) gives its architecture and, when the config names none, its variants.
 resolve_studies(config)
 check_config(config)
-# GPU claim settings (gannorm.gpu.claim_for_job reads them in every job) go through the environment.
-export_settings(config["gpu"])
 
 RESULTS = f"results/{config['name']}"
 STUDIES = config["studies"]

@@ -3,16 +3,34 @@
 #   download_<source>  raw files under <data_root>/<source>/ (fetched, or checked when placed by
 #                      hand: ImageNet always, CelebA/LSUN when their hosts refuse); output: the
 #                      manifest <data_root>/<source>/download.json. Run on the submitting host
-#                      (localrules): cluster nodes often have no network.
+#                      (localrules): cluster nodes often have no network. The log is also teed
+#                      to the terminal, so a missing-files message is seen at once.
 #   prepare_dataset    results/<name>/data/<dataset>/store.json (written last, so it marks a complete
 #                      store) beside images.npy (and inputs.npy), or points.npy for the 2-D toy
 #                      source; its input is the source's download manifest (none for the bundled
 #                      digits, photo_patches, toy2d)
-from gannorm.data.download import manifest_path, raw_inputs, rule_shell, rule_specs
+import shlex
+
+from gannorm.data.download import DOWNLOADABLE, download_specs, manifest_path
 
 DATA_ROOT = config["data_root"]
 # Every configured dataset's store sidecar (rule all lists them, so every store gets built).
 ALL_STORES = [f"{store_dir(dataset)}/store.json" for dataset in DATASETS]
+
+
+def download_spec_options(source):
+    """The ``--spec JSON`` options of ``source``'s download rule: one per configured dataset of the
+    source, with only the keys that matter to the download (gannorm.data.download.download_specs)."""
+    return " ".join(
+        f"--spec {shlex.quote(json.dumps(spec, sort_keys=True))}"
+        for spec in download_specs(DATASETS, source)
+    )
+
+
+def raw_inputs(wildcards):
+    """The download manifest that a dataset's preparation needs (none for bundled sources)."""
+    source = DATASETS[wildcards.dataset]["source"]
+    return [str(manifest_path(DATA_ROOT, source))] if source in DOWNLOADABLE else []
 
 
 localrules:
@@ -27,13 +45,14 @@ rule download_cifar10:
         str(manifest_path(DATA_ROOT, "cifar10")),
     params:
         data_root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        specs=rule_specs(DATASETS, "cifar10"),
+        specs=download_spec_options("cifar10"),
     log:
         f"{RESULTS}/logs/download/cifar10.log",
     conda:
         "../../envs/gannorm.yaml"
     shell:
-        rule_shell("cifar10")
+        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
+        "--source cifar10 --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
 
 
 rule download_celeba:
@@ -41,13 +60,14 @@ rule download_celeba:
         str(manifest_path(DATA_ROOT, "celeba")),
     params:
         data_root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        specs=rule_specs(DATASETS, "celeba"),
+        specs=download_spec_options("celeba"),
     log:
         f"{RESULTS}/logs/download/celeba.log",
     conda:
         "../../envs/gannorm.yaml"
     shell:
-        rule_shell("celeba")
+        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
+        "--source celeba --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
 
 
 rule download_lsun:
@@ -55,13 +75,14 @@ rule download_lsun:
         str(manifest_path(DATA_ROOT, "lsun")),
     params:
         data_root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        specs=rule_specs(DATASETS, "lsun"),
+        specs=download_spec_options("lsun"),
     log:
         f"{RESULTS}/logs/download/lsun.log",
     conda:
         "../../envs/gannorm.yaml"
     shell:
-        rule_shell("lsun")
+        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
+        "--source lsun --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
 
 
 rule download_imagenet:
@@ -69,18 +90,19 @@ rule download_imagenet:
         str(manifest_path(DATA_ROOT, "imagenet")),
     params:
         data_root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        specs=rule_specs(DATASETS, "imagenet"),
+        specs=download_spec_options("imagenet"),
     log:
         f"{RESULTS}/logs/download/imagenet.log",
     conda:
         "../../envs/gannorm.yaml"
     shell:
-        rule_shell("imagenet")
+        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
+        "--source imagenet --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
 
 
 rule prepare_dataset:
     input:
-        lambda w: raw_inputs(DATASETS, w.dataset, DATA_ROOT),
+        raw_inputs,
     output:
         sidecar=f"{RESULTS}/data/{{dataset}}/store.json",
     params:

@@ -2,6 +2,7 @@
 # (gannorm.evaluate.final.evaluate_run): for every image GAN the 2,000-step reconstruction loss
 # (Xiang & Li 2017, section 5.1); for super-resolution the test perceptual loss and pixel
 # histograms; for the 2-D toy study the losses against ln 2, the mean shift and the energy distance.
+# GPU claiming as in train.smk (the config's gpu section as CLI options).
 
 
 rule final_eval:
@@ -32,6 +33,7 @@ rule final_eval:
     shell:
         cli(
             "evaluate --store {params.store} --spec {params.study:q} --device {params.device} --threads {threads}",
+            "--jobs-per-gpu {config[gpu][jobs_per_gpu]} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]}",
             "--run {params.run_dir:q}",
             "> {log} 2>&1",
         )

@@ -5,6 +5,8 @@
 # GPUs: `snakemake --resources gpu=N` bounds the jobs running at once; each job then claims a free
 # GPU itself (gannorm.gpu: a lock file per device slot, CUDA_VISIBLE_DEVICES set before torch starts
 # CUDA), k jobs per GPU with config gpu.jobs_per_gpu = k. On device cpu the jobs ask for no GPU.
+# The config's gpu section reaches the CLI as --jobs-per-gpu, --gpu-lock-dir and --gpu-wait, read
+# from `config` when the command is formatted (not params), so changing it reruns no finished job.
 #
 # Resume: the job writes <run>/resume/ every train.resume_every iterations and on SIGTERM. It is not
 # a declared output, so Snakemake keeps it when the job fails; rerun with --rerun-incomplete and the
@@ -41,6 +43,7 @@ rule train:
             "train --store {params.store} --study {wildcards.study} --spec {params.study:q}",
             "--architecture {wildcards.arch} --variant {wildcards.variant} --seed {wildcards.seed}",
             "--device {params.device} --threads {threads}",
+            "--jobs-per-gpu {config[gpu][jobs_per_gpu]} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]}",
             "--out {params.run_dir:q}",
             "> {log} 2>&1",
         )

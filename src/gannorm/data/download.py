@@ -155,33 +155,16 @@ def write_manifest(source: str, data_root: Path, specs: Sequence[dict[str, Any]]
     return path
 
 
-# --- helpers for workflow/rules/data.smk (kept here so the rule file holds only rules) ------------
-
+#: The keys of a dataset's config entry that matter to its source's download.
 DOWNLOAD_KEYS = ("download", "category", "folder", "classes_file", "monitor")
 
 
-def rule_specs(datasets: dict[str, dict[str, Any]], source: str) -> str:
-    """The ``--spec`` options of ``source``'s download rule: for every configured dataset of that
-    source, only the keys that matter to the download (:data:`DOWNLOAD_KEYS`), so that changing
-    e.g. a dataset's size does not rerun the download and, after it, every store of the source."""
-    import shlex
-
-    specs = [{k: spec[k] for k in DOWNLOAD_KEYS if k in spec} for spec in datasets.values()
-             if spec["source"] == source]
-    return " ".join(f"--spec {shlex.quote(json.dumps(spec, sort_keys=True))}" for spec in specs)
-
-
-def rule_shell(source: str) -> str:
-    """Shell command of ``download_<source>`` (a Snakemake template). Output also goes to the
-    terminal (tee), so a missing-files message is seen at once."""
-    return ("PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
-            f"--source {source} --data-root {{params.data_root:q}} {{params.specs}} 2>&1 | tee {{log}}")
-
-
-def raw_inputs(datasets: dict[str, dict[str, Any]], dataset: str, data_root: str) -> list[str]:
-    """The download manifest that ``dataset``'s preparation needs (none for bundled sources)."""
-    source = datasets[dataset]["source"]
-    return [str(manifest_path(data_root, source))] if source in DOWNLOADABLE else []
+def download_specs(datasets: dict[str, dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    """The config entries that ``source``'s download takes (``--spec``, one per dataset of that
+    source, in config order), each cut down to :data:`DOWNLOAD_KEYS`, so that changing e.g. a
+    dataset's size does not rerun the download and, after it, every store of the source."""
+    return [{k: spec[k] for k in DOWNLOAD_KEYS if k in spec} for spec in datasets.values()
+            if spec["source"] == source]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

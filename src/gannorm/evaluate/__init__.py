@@ -1,3 +1,2 @@
-"""Evaluation: the reconstruction loss (DESIGN.md section 2, ``evaluate/``)."""
-
-from gannorm.evaluate.reconstruction import Reconstruction, reconstruct  # noqa: F401
+"""Evaluation: the final evaluation of a run (DESIGN.md section 2, ``evaluate/``); the metrics it
+shares with training live in :mod:`gannorm.metrics`."""

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from gannorm.data.store import Store
-from gannorm.evaluate.reconstruction import reconstruct
 from gannorm.io import atomic_path, read_json, write_json
+from gannorm.metrics.reconstruction import reconstruct
+from gannorm.models.checkpoint import generator_from_checkpoint, load_checkpoint
 from gannorm.models.heads import UnitOutput
-from gannorm.train.checkpoint import generator_from_checkpoint, load_checkpoint
 
 
 def _finite_or_none(value: float | None) -> float | None:

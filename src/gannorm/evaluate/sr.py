@@ -9,7 +9,7 @@ the results do not depend on it):
   weighted ``train.perceptual_weights``, ``model.vgg_weights`` of the checkpoint);
 * ``mse``: mean per-pixel squared error in [0, 1];
 * ``w1``: per-channel Wasserstein-1 distance between the pixel histogram of the outputs and that
-  of the same test targets (in [0, 1] units; :mod:`gannorm.evaluate.histograms`);
+  of the same test targets (in [0, 1] units; :mod:`gannorm.metrics.histograms`);
 * ``monitor``: the same three numbers for the out-of-set monitor image (its W1 against its own
   target).
 
@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from gannorm.data.monitor import load_monitor
 from gannorm.data.store import Store
-from gannorm.evaluate.histograms import DEFAULT_BINS, bin_edges, pixel_histogram, wasserstein1
 from gannorm.io import atomic_path, read_json, write_json
+from gannorm.metrics.histograms import DEFAULT_BINS, bin_edges, pixel_histogram, wasserstein1
+from gannorm.metrics.perceptual import perceptual_loss_for
+from gannorm.models.checkpoint import load_checkpoint
 from gannorm.models.heads import to_unit
-from gannorm.train.checkpoint import load_checkpoint
 
 #: Defaults of the ``evaluate`` keys read here.
 DEFAULTS = {"images": 2000, "batch_size": 500, "reconstructions": 8}
@@ -91,8 +93,6 @@ def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path,
             monitor image, or a checkpoint of another architecture.
         VGGWeightsUnavailable: ImageNet VGG16 weights needed but missing offline.
     """
-    from gannorm.train.sr import load_monitor, perceptual_loss_for
-
     run_dir = Path(run_dir)
     cfg = {**DEFAULTS, **(spec.get("evaluate") or {})}
     run = read_json(run_dir / "run.json")

@@ -13,9 +13,9 @@ For ``last.pt`` (the headline numbers) and ``best.pt`` (lowest running energy di
   (running statistics), for reference;
 * the mean shift ``mean(generated) - mean(test points)`` (vector, norm, and in units of the
   training data's per-axis std);
-* the energy distance (:func:`energy_distance`) between generated and test points, and the same
-  statistic between as many training and test points (the value two samples of the data itself
-  give: the floor);
+* the energy distance (:func:`gannorm.metrics.energy.energy_distance`) between generated and
+  test points, and the same statistic between as many training and test points (the value two
+  samples of the data itself give: the floor);
 * the covariance difference ``cov(generated) - cov(test)`` and its Frobenius norm.
 
 Writes ``final_eval.json`` and ``reconstructions.npz`` (``real``: the test points used,
@@ -37,43 +37,13 @@ import torch.nn.functional as F
 
 from gannorm.data.toy2d import Toy2D, open_toy2d
 from gannorm.io import atomic_path, read_json, write_json
+from gannorm.metrics.energy import energy_distance
+from gannorm.models.checkpoint import load_checkpoint
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
-from gannorm.train.checkpoint import load_checkpoint
 
 LN2 = math.log(2.0)
 #: Seed of the evaluation z: the run's seed plus this (training uses seed and seed + 1).
 EVAL_Z_SEED_OFFSET = 2
-
-
-def energy_distance(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, chunk: int = 4096) -> float:
-    """Energy distance (Szekely & Rizzo) between two point samples, V-statistic.
-
-    ``E = 2/(n m) sum_ij |x_i - y_j| - 1/n^2 sum_ii' |x_i - x_i'| - 1/m^2 sum_jj' |y_j - y_j'|``
-    with Euclidean norms; the within-sample means include the zero diagonal (V-statistic), so
-    ``E >= 0``, ``E = 0`` for identical samples, and ``E`` estimates the squared energy distance
-    ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` with a small positive bias (~ ``E|X-X'|/n + E|Y-Y'|/m``).
-    Computed in float64, in chunks of ``chunk`` rows (memory ``chunk * max(n, m)`` doubles).
-
-    Args:
-        x: ``(n, d)`` points; y: ``(m, d)`` points.
-
-    Returns:
-        The energy distance in the data's units; NaN if any point is not finite.
-    """
-    x = torch.as_tensor(x).detach().to("cpu", torch.float64)
-    y = torch.as_tensor(y).detach().to("cpu", torch.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or len(x) == 0 or len(y) == 0:
-        raise ValueError(f"energy_distance needs (n, d) and (m, d) points, got {tuple(x.shape)} and {tuple(y.shape)}")
-    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        return float("nan")
-
-    def mean_dist(a: torch.Tensor, b: torch.Tensor) -> float:
-        total = 0.0
-        for start in range(0, len(a), chunk):
-            total += torch.cdist(a[start:start + chunk], b, compute_mode="donot_use_mm_for_euclid_dist").sum().item()
-        return total / (len(a) * len(b))
-
-    return 2.0 * mean_dist(x, y) - mean_dist(x, x) - mean_dist(y, y)
 
 
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from gannorm.data.store import Store
-from gannorm.evaluate.reconstruction import reconstruct
+from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.heads import UnitOutput, from_unit
 from gannorm.models.layers import clip_slopes
 from gannorm.train.losses import discriminator_loss, generator_loss
 from gannorm.train.objective import Objective, store_data
+from gannorm.train.sampler import BatchSampler
 
 #: Adam betas when ``train.adam_betas`` is not set (Radford et al. 2015; the tutorial).
 DEFAULT_ADAM_BETAS = (0.5, 0.999)
@@ -59,7 +60,6 @@ class GANObjective(Objective):
     def __init__(self, store: Store, spec: dict[str, Any], variant: str, seed: int, device: torch.device,
                  rng: torch.Generator) -> None:
         from gannorm.models import build_models
-        from gannorm.train.loop import BatchSampler
 
         super().__init__(store, spec, variant, seed, device, rng)
         t_cfg = spec["train"]
@@ -119,8 +119,8 @@ class GANObjective(Objective):
 
     def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
         """Pixel histograms of 256 generated images (fixed z) beside the training data's, with their
-        per-channel Wasserstein-1 distance (:func:`gannorm.evaluate.histograms.image_snapshot`)."""
-        from gannorm.evaluate.histograms import data_histogram, image_snapshot
+        per-channel Wasserstein-1 distance (:func:`gannorm.metrics.histograms.image_snapshot`)."""
+        from gannorm.metrics.histograms import data_histogram, image_snapshot
 
         if self._data_histogram is None:
             self._data_histogram = data_histogram(self.store)

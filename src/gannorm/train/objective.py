@@ -79,7 +79,7 @@ class Objective:
 
     def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
         """Arrays saved as ``snapshots/iter<iteration>.npz`` at ``train.snapshot_at`` iterations
-        (pixel histograms and their distance to the data's; see :mod:`gannorm.evaluate.histograms`).
+        (pixel histograms and their distance to the data's; see :mod:`gannorm.metrics.histograms`).
         Default: none."""
         return {}
 

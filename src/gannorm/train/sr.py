@@ -19,29 +19,30 @@ first ``train.eval_images`` test pairs, generator in eval mode.
 Monitor image (Mullery & Whelan: "an image from outside the target data set ... resized to
 72 x 72 ... passed to the generator at periodic intervals"): the store's out-of-set monitor pair,
 ``<store>/<meta["monitor"]["lr"]>`` (input) and ``<meta["monitor"]["hr"]>`` (target), written by
-the ``photo_patches`` (with ``scale``) and ``imagenet`` sources. :meth:`SRObjective.samples`
-returns its output first, then the outputs of the first test inputs (at most
-:data:`SAMPLE_GRID` images in all); :meth:`SRObjective.snapshot` stores its output and pixel
-histogram against the training targets' (see :meth:`SRObjective.snapshot` for the keys).
+the ``photo_patches`` (with ``scale``) and ``imagenet`` sources and read by
+:func:`gannorm.data.monitor.load_monitor`. :meth:`SRObjective.samples` returns its output first,
+then the outputs of the first test inputs (at most :data:`SAMPLE_GRID` images in all);
+:meth:`SRObjective.snapshot` stores its output and pixel histogram against the training
+targets' (see :meth:`SRObjective.snapshot` for the keys).
 
 Seeds: generator initialisation from torch's global generator (seeded by the harness); the data
-order from the run's ``rng``; a ``random`` VGG16 from the fixed seed :data:`VGG_SEED`, so every
-run of a study shares one loss network.
+order from the run's ``rng``; a ``random`` VGG16 from the fixed seed
+:data:`gannorm.metrics.perceptual.VGG_SEED`, so every run of a study shares one loss network.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from gannorm.data.monitor import load_monitor
 from gannorm.data.store import Store
-from gannorm.evaluate.histograms import DEFAULT_BINS, data_histogram, image_snapshot, pixel_histogram, wasserstein1
+from gannorm.metrics.histograms import DEFAULT_BINS, data_histogram, image_snapshot, pixel_histogram, wasserstein1
+from gannorm.metrics.perceptual import DEFAULT_PERCEPTUAL_WEIGHTS, perceptual_loss_for
 from gannorm.models.heads import to_unit
-from gannorm.models.vgg import DEFAULT_LAYERS, VGGPerceptualLoss
 from gannorm.train.objective import Objective
 
 #: Defaults of the ``train`` keys this objective reads (Mullery & Whelan, appendix A; the batch
@@ -49,14 +50,12 @@ from gannorm.train.objective import Objective
 DEFAULTS: dict[str, Any] = {
     "batch_size": 8, "lr": 1e-3, "optimizer": "adam", "adam_betas": (0.9, 0.999), "rmsprop_alpha": 0.9,
     "rmsprop_eps": 1e-6, "lr_decay": "none", "eval_images": 200, "samples": 16, "histogram_bins": DEFAULT_BINS,
-    "perceptual_weights": (0.1, 0.8, 0.1),
+    "perceptual_weights": DEFAULT_PERCEPTUAL_WEIGHTS,
 }
 #: Most images in a sample grid (the monitor output plus test outputs).
 SAMPLE_GRID = 16
 #: Training targets behind the data histogram of the snapshots (evenly spaced, deterministic).
 DATA_HISTOGRAM_IMAGES = 2000
-#: Seed of a ``model.vgg_weights: random`` loss network (the same for every run).
-VGG_SEED = 0
 #: Paired training data up to this size is copied to the device once; larger stores are read
 #: from the memory map batch by batch.
 PRELOAD_BYTES = 1 << 30
@@ -79,46 +78,10 @@ def sr_data(store: Store) -> dict[str, Any]:
             "std_pm1": [float(v) for v in store.meta["std_pm1"]], "input_size": int(store.inputs.shape[2])}
 
 
-def _read_png(path: Path, channels: int) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        array = np.asarray(image.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return np.ascontiguousarray(array).astype(np.float32)[None] / 255.0
-
-
-def load_monitor(store: Store) -> tuple[np.ndarray, np.ndarray]:
-    """The store's out-of-set monitor pair as float32 in [0, 1]: ``(input (1, C, h, w), target (1, C, H, W))``,
-    read from the PNG files named by the sidecar's ``monitor.lr`` and ``monitor.hr``.
-
-    Raises:
-        ValueError: the sidecar names no low-resolution monitor image, or its size does not match
-            the store's inputs/targets.
-        FileNotFoundError: a named PNG is missing.
-    """
-    entry = store.meta.get("monitor") or {}
-    if not entry.get("lr") or not entry.get("hr"):
-        raise ValueError(f"{store.directory}: the store has no low-resolution monitor image (sidecar "
-                         f"'monitor.lr'); prepare it with a scale (photo_patches) or the imagenet source")
-    pair = []
-    for key, shape in (("lr", store.inputs.shape[1:] if store.inputs is not None else None),
-                       ("hr", store.image_shape)):
-        path = Path(store.directory) / entry[key]
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: monitor image missing (named in {store.directory}/store.json); "
-                                    f"rerun the prepare rule")
-        image = _read_png(path, store.channels)
-        if shape is not None and tuple(image.shape[1:]) != tuple(shape):
-            raise ValueError(f"{path}: monitor image of shape {tuple(image.shape[1:])}, expected {tuple(shape)}")
-        pair.append(image)
-    return pair[0], pair[1]
-
-
 class PairedSampler:
     """Draw aligned (input, target) training batches by index, an epoch permutation at a time
     (the rest of an epoch smaller than a batch is skipped, as in
-    :class:`gannorm.train.loop.BatchSampler`).
+    :class:`gannorm.train.sampler.BatchSampler`).
 
     Stores up to ``preload_bytes`` are copied once to ``device`` as uint8; larger ones (the
     ImageNet subset) are read from the memory maps per batch. Either way a batch is converted to
@@ -171,18 +134,6 @@ class PairedSampler:
         """Restore :meth:`state_dict`."""
         self._order = state["order"].clone().to(torch.long)
         self._pos = int(state["pos"])
-
-
-def perceptual_loss_for(spec: dict[str, Any], model_cfg: dict[str, Any]) -> VGGPerceptualLoss:
-    """The study's loss network: layers conv1_1, conv2_1, conv3_1 with ``train.perceptual_weights``
-    and ``model.vgg_weights`` (default ``imagenet``), seeded with :data:`VGG_SEED`.
-
-    Raises:
-        VGGWeightsUnavailable: ImageNet weights missing and not downloadable (offline).
-    """
-    weights = tuple(spec.get("train", {}).get("perceptual_weights") or DEFAULTS["perceptual_weights"])
-    return VGGPerceptualLoss(DEFAULT_LAYERS, weights, vgg_weights=str(model_cfg.get("vgg_weights") or "imagenet"),
-                             seed=VGG_SEED)
 
 
 def _optimizer(params, train: dict[str, Any]) -> torch.optim.Optimizer:  # noqa: ANN001

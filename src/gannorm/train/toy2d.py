@@ -18,7 +18,7 @@ The batch is always the full training population (2,048 points in the post: the 
 step's loss), ``g_loss = BCE(fake labels, D(fake))`` (the post's reported G loss,
 ``-deception_loss`` without the shift term); both are ln 2 ~ 0.693 at the equilibrium.
 ``mean_shift_x/y``: mean of the G-step fake batch minus the training mean. ``running_energy``:
-energy distance (:func:`gannorm.evaluate.toy2d.energy_distance`) between ``train.eval_images``
+energy distance (:func:`gannorm.metrics.energy.energy_distance`) between ``train.eval_images``
 generated points (fixed z, seed + 1) and as many test points, every ``train.eval_every``
 iterations (and at 0 and at the end; on logged rows only, empty elsewhere); ``best.pt`` keeps
 the lowest.
@@ -51,11 +51,11 @@ import torch
 import torch.nn.functional as F
 
 from gannorm.data.toy2d import Toy2D, open_toy2d
-from gannorm.evaluate.toy2d import energy_distance
 from gannorm.io import atomic_path, write_json
+from gannorm.metrics.energy import energy_distance
+from gannorm.models.checkpoint import save_checkpoint
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
 from gannorm.provenance import provenance
-from gannorm.train.checkpoint import save_checkpoint
 from gannorm.train.loop import seed_everything, write_metrics
 
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "mean_shift_x", "mean_shift_y", "running_energy")

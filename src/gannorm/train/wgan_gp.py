@@ -51,11 +51,11 @@ import torch
 import torch.nn as nn
 
 from gannorm.data.store import Store
-from gannorm.evaluate.histograms import DEFAULT_BINS, data_histogram, image_snapshot
-from gannorm.evaluate.reconstruction import reconstruct
+from gannorm.metrics.histograms import DEFAULT_BINS, data_histogram, image_snapshot
+from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.heads import UnitOutput, from_unit
-from gannorm.train.loop import BatchSampler
 from gannorm.train.objective import Objective, store_data
+from gannorm.train.sampler import BatchSampler
 
 #: Defaults of the ``train`` keys this objective reads (Mullery & Whelan, appendix A).
 DEFAULTS: dict[str, Any] = {
@@ -349,7 +349,7 @@ class WGANGPObjective(Objective):
 
     def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
         """Pixel histogram of 256 generated images (fixed z, seed + 2, eval mode) vs the training
-        data's, their per-channel W1 and the first 16 images (:func:`gannorm.evaluate.histograms.image_snapshot`)."""
+        data's, their per-channel W1 and the first 16 images (:func:`gannorm.metrics.histograms.image_snapshot`)."""
         images = self._generate(self.snapshot_z)
         return image_snapshot(images, self.data_histogram(), iteration, keep=SNAPSHOT_KEEP)
 
