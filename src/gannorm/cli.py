@@ -6,6 +6,7 @@
                                [--no-resume] [--jobs-per-gpu K] [--gpu-lock-dir DIR]
     python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
     python -m gannorm report ...   (see gannorm.report.cli)
+    python -m gannorm defaults [--write README.md]   (each architecture's defaults, Markdown)
 
 ``--spec`` is the dataset's or study's config entry as JSON, with the schema defaults filled in
 (the rules pass it from the validated Snakemake config).
@@ -93,6 +94,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
 
 
+def _defaults(args: argparse.Namespace) -> None:
+    from gannorm.models.configs import defaults_markdown, write_readme
+
+    if args.write:
+        changed = write_readme(args.write)
+        print(f"{args.write}: defaults table {'updated' if changed else 'already up to date'}")
+    else:
+        sys.stdout.write(defaults_markdown())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gannorm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--run", required=True, help="the run folder")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("defaults", help="print each architecture's defaults as a Markdown table "
+                                        "(gannorm.models.configs)")
+    p.add_argument("--write", metavar="README", default=None,
+                   help="replace the table between the defaults markers of this file instead of printing it")
+    p.set_defaults(func=_defaults)
 
     p = sub.add_parser("report", help="tables, figures and the LaTeX report (gannorm.report.cli)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -17,7 +17,7 @@ record in the field's metadata
 * ``settable``: ``False`` for a default that a study cannot change (the schema has no such key).
 
 The classes derive from :class:`ArchitectureConfig`, which reads a study's sections against the
-defaults (:meth:`ArchitectureConfig.from_config`, :meth:`ArchitectureConfig.resolve`).
+defaults (:meth:`ArchitectureConfig.from_config`, :meth:`ArchitectureConfig.lookup`).
 """
 
 from __future__ import annotations
@@ -143,12 +143,6 @@ class ArchitectureConfig:
         """``given[key]``, or the default of ``section.key`` when the key is missing or null."""
         value = (given or {}).get(key)
         return cls.default(section, key) if value is None else value
-
-    @classmethod
-    def resolve(cls, section: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
-        """``given`` over the section's defaults: the defaults in field order, then the other keys
-        of ``given``; a null (``None``) value in ``given`` keeps the default."""
-        return {**cls.defaults(section), **{k: v for k, v in dict(given or {}).items() if v is not None}}
 
     @classmethod
     def from_config(cls, **sections: Mapping[str, Any] | None):  # noqa: ANN206

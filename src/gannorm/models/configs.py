@@ -13,6 +13,7 @@ and that every default agrees with ``workflow/schemas/config.schema.yaml``.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -52,42 +53,51 @@ def entries() -> list[Entry]:
     return [e for cls in ARCHITECTURE_CONFIGS.values() for e in cls.entries()]
 
 
-def _value(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A default as the table shows it: ``[0.5, 0.999]``, ``1e-4``, ``sigmoid``."""
     if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return value
-    return repr(value)
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        text = format(value, "g")
+        mantissa, _, exponent = text.partition("e")
+        return f"{mantissa}e{int(exponent)}" if exponent else text
+    return str(value)
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False)
 
 
 def defaults_markdown() -> str:
-    """The README's defaults table (Markdown, ending in a newline): one row per default, with
-    the value a Snakemake study gets where the schema's shared default replaces it."""
-    lines = ["| Architecture | Key | Default | Source |", "|---|---|---|---|"]
+    """The README's defaults section (Markdown, ending in a newline): per architecture a table
+    of its defaults with their sources, and the value a Snakemake study gets where the schema's
+    shared default replaces the architecture's."""
+    lines = [_wrap("Generated from the config dataclasses (`gannorm.models.<architecture>_config`) by "
+                   "`python -m gannorm defaults`; `tests/test_defaults.py` checks this text and the schema "
+                   "(`workflow/schemas/config.schema.yaml`) against them. Keys not listed take the schema's "
+                   "default, the same for every architecture."), ""]
     shadowed = fixed = False
-    for e in entries():
-        value = f"`{_value(e.default)}`"
-        if e.study_default is not SAME:
-            value += f" (a study: `{_value(e.study_default)}` \u00b9)"
-            shadowed = True
-        if not e.settable:
-            value += " \u00b2"
-            fixed = True
-        lines.append(f"| `{e.architecture}` | `{e.path}` | {value} | {e.source} |")
-    lines.append("")
-    notes = ["Generated from the config dataclasses `gannorm.models.<architecture>_config` by "
-             "`python -m gannorm defaults`; `tests/test_defaults.py` checks this table and the schema "
-             "against them. Keys not listed take the schema's default (`workflow/schemas/config.schema.yaml`) "
-             "for every architecture."]
+    for name, cls in ARCHITECTURE_CONFIGS.items():
+        lines += [f"`{name}` (`{cls.__module__}.{cls.__name__}`):", "",
+                  "| Key | Default | Source |", "|---|---|---|"]
+        for e in cls.entries():
+            value = f"`{format_value(e.default)}`"
+            if e.study_default is not SAME:
+                value += f" (a study: `{format_value(e.study_default)}` \u00b9)"
+                shadowed = True
+            if not e.settable:
+                value += " \u00b2"
+                fixed = True
+            lines.append(f"| `{e.path}` | {value} | {e.source} |")
+        lines.append("")
     if shadowed:
-        notes.append("\u00b9 The schema fills this key for every study with one default shared by all "
-                     "architectures, so a study that leaves it out gets the value in parentheses; the "
-                     "architecture's default applies when the Python API is called with a config that did not "
-                     "pass through the schema. Set the key in the study to get the paper's value.")
+        lines += [_wrap("\u00b9 The schema fills this key for every study with one default shared by all "
+                        "architectures, so a study that leaves it out gets the value in parentheses; the "
+                        "architecture's default applies when the Python API gets a config that did not pass "
+                        "through the schema. Set the key in the study to get the architecture's value."), ""]
     if fixed:
-        notes.append("\u00b2 Not a key of the schema: a study cannot change it.")
-    lines.append("\n\n".join(notes))
-    return "\n".join(lines) + "\n"
+        lines += [_wrap("\u00b2 Not a key of the schema: a study cannot change it."), ""]
+    return "\n".join(lines[:-1]) + "\n"
 
 
 def readme_section(text: str) -> str:

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from gannorm.models.config_fields import ArchitectureConfig, model_default, train_default
-from gannorm.models.dcgan_config import RMSPROP_SOURCE
 
 #: Without (``vanilla``) or with (``batch``) BN after each hidden linear layer of G and D.
 VARIANTS = ("vanilla", "batch")
 
-_NO_OPTIMIZER = "project choice: the tutorial states no optimizer; "
+_NO_OPTIMIZER = "project choice (the tutorial states no optimizer): "
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class MLPConfig(ArchitectureConfig):
     latent: int = model_default(100, "the tutorial's MNIST example (input_dim = 100)")
     hidden: int = model_default(128, "the tutorial's MNIST example (hidden_dim = 128)")
     head: str = model_default("tanh", "the tutorial (G ends in tanh)")
-    optimizer: str = train_default("rmsprop", _NO_OPTIMIZER + "the GAN objective's default (Xiang & Li)")
-    rmsprop_alpha: float = train_default(0.9, _NO_OPTIMIZER + RMSPROP_SOURCE)
-    rmsprop_eps: float = train_default(1e-6, _NO_OPTIMIZER + RMSPROP_SOURCE)
+    optimizer: str = train_default("rmsprop", _NO_OPTIMIZER + "the GAN objective's default, Xiang & Li's")
+    rmsprop_alpha: float = train_default(0.9, _NO_OPTIMIZER + "Xiang & Li's RMSProp alpha")
+    rmsprop_eps: float = train_default(1e-6, _NO_OPTIMIZER + "Xiang & Li's RMSProp eps")
     adam_betas: tuple[float, float] = train_default((0.5, 0.999), _NO_OPTIMIZER + "Radford et al. 2015 (DCGAN)")
