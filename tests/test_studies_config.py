@@ -91,7 +91,7 @@ def test_paper_dry_run_lists_every_cell_and_one_gpu_per_training_job(tmp_path):
     out = result.stdout + result.stderr
     jobs = re.findall(r"rule (\w+):\n((?:    .*\n)+)", out)
     train = [body for name, body in jobs if name == "train"]
-    expected = {(study, f"{spec['architecture']}-{variant}", f"seed{seed}")
+    expected = {(study, f"{registry()[spec['paper']].architecture}-{variant}", f"seed{seed}")
                 for study, spec in config["studies"].items() for variant in spec["variants"] for seed in spec["seeds"]}
     listed = set(re.findall(r"runs/(\w+)/([\w-]+)/(seed\d+)/metrics.csv", "".join(train)))
     assert listed == expected

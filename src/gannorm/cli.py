@@ -7,6 +7,7 @@
     python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
                                [--jobs-per-gpu K] [--gpu-lock-dir DIR] [--gpu-wait S]
     python -m gannorm report ...   (see gannorm.report.cli)
+    python -m gannorm defaults [--write README.md]   (each architecture's defaults, Markdown)
 
 ``--spec`` is the dataset's or study's config entry as JSON, with the schema defaults filled in
 (the rules pass it from the validated Snakemake config). The GPU options are the config's ``gpu``
@@ -105,6 +106,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
 
 
+def _defaults(args: argparse.Namespace) -> None:
+    from gannorm.models.configs import defaults_markdown, write_readme
+
+    if args.write:
+        changed = write_readme(args.write)
+        print(f"{args.write}: defaults table {'updated' if changed else 'already up to date'}")
+    else:
+        sys.stdout.write(defaults_markdown())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gannorm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--gpu-wait", type=float, default=None,
                        help="seconds to wait for a free GPU slot, 0 = indefinitely (sets GANNORM_GPU_WAIT)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("defaults", help="print each architecture's defaults as a Markdown table "
+                                        "(gannorm.models.configs)")
+    p.add_argument("--write", metavar="README", default=None,
+                   help="replace the table between the defaults markers of this file instead of printing it")
+    p.set_defaults(func=_defaults)
 
     p = sub.add_parser("report", help="tables, figures and the LaTeX report (gannorm.report.cli)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

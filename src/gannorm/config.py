@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gannorm.models.configs import ARCHITECTURE_CONFIGS
+
 
 class ConfigError(ValueError):
     """A configuration value is inconsistent; the message names the key path."""
@@ -91,22 +93,14 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}.evaluate.reconstructions: more than evaluate.images")
 
 
-#: The variants of each architecture (the same tuples as ``gannorm.models.<module>.VARIANTS``, kept
-#: here so that checking a config does not import torch; a test compares them).
-ARCHITECTURE_VARIANTS: dict[str, tuple[str, ...]] = {
-    "dcgan": ("vanilla", "batch", "weight", "weight_affine", "weight_meanbn"),
-    "resnet": ("vanilla", "batch", "weight"),
-    "mlp": ("vanilla", "batch"),
-    "iwgan": ("tanh", "bn_tanh", "bn_clip"),
-    "wgan_resnet": ("critic_none", "critic_ln", "critic_gn4", "critic_gn8", "critic_gn16", "critic_gn32",
-                    "critic_gn64"),
-    "sr": ("tanh", "bn_tanh", "bn_clip"),
-    "toy2d": ("no_bn", "no_bn_shift", "split", "split_shift", "joint", "eval_g", "joint_eval_g", "joint_eval_g_shift",
-              "joint_both", "first_layer_mm", "all_layers_mm", "later_bn_shift"),
-}
+#: The variants of each architecture, from its config dataclass (``gannorm.models.<arch>_config``,
+#: where the architecture module's ``VARIANTS`` are defined; importing them needs no torch).
+ARCHITECTURE_VARIANTS: dict[str, tuple[str, ...]] = {name: tuple(cls.variants)
+                                                    for name, cls in ARCHITECTURE_CONFIGS.items()}
 #: Sources of image data (every architecture but toy2d), of super-resolution pairs, of 2-D points.
 IMAGE_SOURCES = ("digits", "photo_patches", "cifar10", "celeba", "lsun", "imagenet")
-WGAN_RESNET_WIDTH = 128  # Gulrajani et al.'s critic features (wgan_resnet default model.width)
+#: The wgan_resnet default model.width (Gulrajani et al.'s critic features).
+WGAN_RESNET_WIDTH: int = ARCHITECTURE_CONFIGS["wgan_resnet"].default("model", "width")
 
 
 def _power_of_two_times_4(size: int) -> bool:

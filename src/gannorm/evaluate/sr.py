@@ -33,13 +33,11 @@ import torch
 from gannorm.data.monitor import load_monitor
 from gannorm.data.store import Store
 from gannorm.io import atomic_path, read_json, write_json
-from gannorm.metrics.histograms import DEFAULT_BINS, bin_edges, pixel_histogram, wasserstein1
+from gannorm.metrics.histograms import bin_edges, pixel_histogram, wasserstein1
 from gannorm.metrics.perceptual import perceptual_loss_for
 from gannorm.models.checkpoint import load_checkpoint
 from gannorm.models.heads import to_unit
-
-#: Defaults of the ``evaluate`` keys read here.
-DEFAULTS = {"images": 2000, "batch_size": 500, "reconstructions": 8}
+from gannorm.models.sr_config import SRConfig
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -82,7 +80,8 @@ def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path,
     Args:
         store: the paired store the run trained on.
         spec: the study config (``evaluate.images`` (2000), ``evaluate.batch_size`` (500),
-            ``evaluate.reconstructions`` (8), ``train.perceptual_weights``, ``train.histogram_bins``).
+            ``evaluate.reconstructions`` (8), ``train.perceptual_weights``, ``train.histogram_bins``;
+            missing or null: the :class:`~gannorm.models.sr_config.SRConfig` defaults, shown here).
         run_dir: the run folder (``run.json``, ``checkpoints/best.pt`` and ``last.pt``).
         device: where to evaluate.
         progress: print a line per checkpoint.
@@ -94,17 +93,17 @@ def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path,
         VGGWeightsUnavailable: ImageNet VGG16 weights needed but missing offline.
     """
     run_dir = Path(run_dir)
-    cfg = {**DEFAULTS, **(spec.get("evaluate") or {})}
+    cfg = SRConfig.from_config(train=spec.get("train"), evaluate=spec.get("evaluate"))
     run = read_json(run_dir / "run.json")
     if store.inputs is None:
         raise ValueError(f"{store.directory}: no low-resolution inputs (inputs.npy); not a super-resolution store")
-    n, batch = int(cfg["images"]), int(cfg["batch_size"])
+    n, batch = int(cfg.evaluate_images), int(cfg.evaluate_batch_size)
     test = np.asarray(store.test_indices)
     if n > len(test):
         raise ValueError(f"evaluate.images = {n} exceeds the {len(test)} test images of {store.directory}")
     test = test[:n]
-    keep = min(int(cfg["reconstructions"]), n)
-    bins = int((spec.get("train") or {}).get("histogram_bins") or DEFAULT_BINS)
+    keep = min(int(cfg.evaluate_reconstructions), n)
+    bins = int(cfg.histogram_bins)
     target_hist = pixel_histogram(np.asarray(store.images[test]), bins=bins)  # uint8: exact binning
     monitor_input, monitor_target = (torch.from_numpy(a).to(device) for a in load_monitor(store))
     states = {name: load_checkpoint(run_dir / "checkpoints" / f"{name}.pt", map_location=device)

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from gannorm.models.sr_config import SRConfig
 from gannorm.models.vgg import DEFAULT_LAYERS, VGGPerceptualLoss
 
-#: Weights of conv1_1, conv2_1, conv3_1 when ``train.perceptual_weights`` is not set (Mullery & Whelan).
-DEFAULT_PERCEPTUAL_WEIGHTS = (0.1, 0.8, 0.1)
 #: Seed of a ``model.vgg_weights: random`` loss network (the same for every run).
 VGG_SEED = 0
 
 
 def perceptual_loss_for(spec: dict[str, Any], model_cfg: dict[str, Any]) -> VGGPerceptualLoss:
     """The study's loss network: layers conv1_1, conv2_1, conv3_1 with ``train.perceptual_weights``
-    (default :data:`DEFAULT_PERCEPTUAL_WEIGHTS`) and ``model.vgg_weights`` (default ``imagenet``),
-    seeded with :data:`VGG_SEED`.
+    and ``model.vgg_weights`` (missing or null: the :class:`gannorm.models.sr_config.SRConfig`
+    defaults (0.1, 0.8, 0.1) and ``imagenet``), seeded with :data:`VGG_SEED`.
 
     Raises:
         VGGWeightsUnavailable: ImageNet weights missing and not downloadable (offline).
     """
-    weights = tuple(spec.get("train", {}).get("perceptual_weights") or DEFAULT_PERCEPTUAL_WEIGHTS)
-    return VGGPerceptualLoss(DEFAULT_LAYERS, weights, vgg_weights=str(model_cfg.get("vgg_weights") or "imagenet"),
+    cfg = SRConfig.from_config(model=model_cfg, train=spec.get("train"))
+    return VGGPerceptualLoss(DEFAULT_LAYERS, tuple(cfg.perceptual_weights), vgg_weights=str(cfg.vgg_weights),
                              seed=VGG_SEED)

@@ -8,34 +8,43 @@ Every architecture module exposes ``VARIANTS`` and ``build(variant, model_cfg, d
 * :func:`build_models` - ``(G, D, meta)`` with ``meta = {"architecture", "variant", "model",
   "data"}``, stored as ``checkpoint["model"]``;
 * :func:`build_generator` - the generator rebuilt from such a meta (untrained; load the
-  checkpoint's ``generator`` state dict into it).
+  checkpoint's ``generator`` state dict into it);
+* :func:`config_class` - the architecture's frozen config dataclass, the single home of its
+  defaults (``gannorm.models.<arch>_config``, :mod:`gannorm.models.configs`).
 
 ``data`` is ``{"size", "channels", "mean_pm1", "std_pm1", "input_size"}`` (see the contract in
 :mod:`gannorm.models.dcgan` / :mod:`gannorm.models.resnet` docstrings for the keys each reads).
+
+Importing this package does not import torch (the config check at Snakefile parse time uses the
+config dataclasses); the network modules and the names re-exported here from
+:mod:`gannorm.models.dcgan` and :mod:`gannorm.models.layers` are imported on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch.nn as nn
+from gannorm.models.configs import ARCHITECTURE_CONFIGS, config_class  # noqa: F401
 
-from gannorm.models.dcgan import DCGANSpec, Discriminator, Generator, build_dcgan  # noqa: F401
-from gannorm.models.layers import (MeanOnlyBatchNorm2d, TPReLU, WNAddition, WNConv2d, WNConvTranspose2d,  # noqa: F401
-                                   WNLinear, clip_slopes)
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 #: architecture name (config ``studies.<s>.architecture``) -> module implementing it
-ARCHITECTURES: dict[str, str] = {
-    "dcgan": "gannorm.models.dcgan",
-    "resnet": "gannorm.models.resnet",
-    "mlp": "gannorm.models.mlp",
-    "iwgan": "gannorm.models.iwgan",
-    "wgan_resnet": "gannorm.models.wgan_resnet",
-    "sr": "gannorm.models.sr",
-    "toy2d": "gannorm.models.toy2d",
-}
+ARCHITECTURES: dict[str, str] = {name: f"gannorm.models.{name}" for name in ARCHITECTURE_CONFIGS}
+
+#: names re-exported lazily (importing them imports torch)
+_LAZY = {name: "gannorm.models.dcgan" for name in ("DCGANSpec", "Discriminator", "Generator", "build_dcgan")}
+_LAZY.update({name: "gannorm.models.layers" for name in ("MeanOnlyBatchNorm2d", "TPReLU", "WNAddition", "WNConv2d",
+                                                         "WNConvTranspose2d", "WNLinear", "clip_slopes")})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: architectures whose module also has ``build_generator(variant, model_cfg, data) -> G``
 _GENERATOR_BUILDERS = ("dcgan", "resnet")
@@ -60,13 +69,13 @@ def architecture_module(architecture: str) -> ModuleType:
 
 
 def variants(architecture: str) -> tuple[str, ...]:
-    """The variants of ``architecture`` (its module's ``VARIANTS``), e.g. ``("vanilla", "batch",
-    "weight")`` for ``resnet``.
+    """The variants of ``architecture`` (its module's ``VARIANTS``, defined in its config module),
+    e.g. ``("vanilla", "batch", "weight")`` for ``resnet``; does not import torch.
 
     Raises:
         ValueError: unknown architecture.
     """
-    return tuple(architecture_module(architecture).VARIANTS)
+    return tuple(config_class(architecture).variants)
 
 
 def _plain(value: Any) -> Any:
@@ -125,6 +134,8 @@ def build_generator(meta: dict[str, Any]) -> nn.Module:
         architecture = meta.pop("architecture", "dcgan")
         if architecture != "dcgan":
             raise ValueError(f"checkpoint meta of architecture {architecture!r} lacks 'model' and 'data'")
+        from gannorm.models.dcgan import DCGANSpec, Generator
+
         return Generator(DCGANSpec(**meta))
     module = architecture_module(meta["architecture"])
     if meta["variant"] not in tuple(module.VARIANTS):

@@ -27,8 +27,9 @@ final sigmoid of Table 1. The generator has attributes ``output_range`` (the hea
 The discriminator returns logits (the sigmoid of Table 1 is applied inside the BCE loss, which is
 the same function but numerically stable); it takes images in the generator's output range.
 
-Config keys read by :func:`build` (``model_cfg``, the study's ``model`` section): ``width`` (64;
-the paper's CIFAR-10 models use 96), ``latent`` (256; LSUN 512), ``head`` (``"sigmoid"``).
+Config keys read by :func:`build` (``model_cfg``, the study's ``model`` section): ``width``,
+``latent``, ``head``; their defaults (64, 256, ``"sigmoid"``) and sources are the fields of
+:class:`~gannorm.models.dcgan_config.DCGANConfig` (re-exported here with :data:`VARIANTS`).
 """
 
 from __future__ import annotations
@@ -40,16 +41,12 @@ import torch
 import torch.nn as nn
 
 from gannorm.config import dcgan_map_sizes
+from gannorm.models.dcgan_config import VARIANTS, DCGANConfig  # noqa: F401 (re-exported)
 from gannorm.models.heads import HEADS, OutputHead
 from gannorm.models.layers import (MeanOnlyBatchNorm2d, Reshape, TPReLU, WNConv2d, WNConvTranspose2d, WNLinear,
                                    init_uniform_)
 
-VARIANTS = ("vanilla", "batch", "weight", "weight_affine", "weight_meanbn")
 WN_VARIANTS = ("weight", "weight_affine", "weight_meanbn")
-
-DEFAULT_WIDTH = 64
-DEFAULT_LATENT = 256
-DEFAULT_HEAD = "sigmoid"
 
 
 def float_tuple(values: Sequence[float] | None) -> tuple[float, ...] | None:
@@ -71,10 +68,10 @@ class DCGANSpec:
 
     size: int          # image side in pixels (4 or 5 times a power of two)
     channels: int      # image channels (1 grey, 3 colour)
-    width: int = DEFAULT_WIDTH    # features of D's first layer (Xiang & Li: 64; CIFAR-10: 96)
-    latent: int = DEFAULT_LATENT  # length of z
+    width: int = DCGANConfig.width    # features of D's first layer (DCGANConfig: Xiang & Li's 64)
+    latent: int = DCGANConfig.latent  # length of z
     variant: str = "vanilla"
-    head: str = DEFAULT_HEAD      # output head of G (gannorm.models.heads.HEADS)
+    head: str = DCGANConfig.head      # output head of G (gannorm.models.heads.HEADS)
     mean_pm1: tuple[float, ...] | None = None  # data's per-channel mean in [-1, 1] (bn_clip head)
     std_pm1: tuple[float, ...] | None = None   # data's per-channel std in [-1, 1] (bn_clip head)
 
@@ -208,18 +205,17 @@ def build_dcgan(spec: DCGANSpec) -> tuple[Generator, Discriminator]:
 def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> DCGANSpec:
     """The :class:`DCGANSpec` of a study's ``model`` section and the dataset's ``data`` dict.
 
-    Reads ``model_cfg``: ``width`` (64), ``latent`` (256), ``head`` ("sigmoid"); ``data``:
-    ``size``, ``channels``, ``mean_pm1``, ``std_pm1`` (the latter two only used by ``bn_clip``).
+    Reads ``model_cfg``: ``width``, ``latent``, ``head`` (missing or null: the
+    :class:`DCGANConfig` defaults 64, 256, "sigmoid"); ``data``: ``size``, ``channels``,
+    ``mean_pm1``, ``std_pm1`` (the latter two only used by ``bn_clip``).
 
     Raises:
         ValueError: unknown variant or head, missing data statistics for ``bn_clip``.
         gannorm.config.ConfigError: an image size that does not halve down to 4x4 or 5x5.
     """
-    model_cfg = model_cfg or {}
-    return DCGANSpec(size=int(data["size"]), channels=int(data["channels"]),
-                     width=int(model_cfg.get("width", DEFAULT_WIDTH)),
-                     latent=int(model_cfg.get("latent", DEFAULT_LATENT)), variant=variant,
-                     head=model_cfg.get("head", DEFAULT_HEAD), mean_pm1=data.get("mean_pm1"),
+    cfg = DCGANConfig.from_config(model=model_cfg)
+    return DCGANSpec(size=int(data["size"]), channels=int(data["channels"]), width=int(cfg.width),
+                     latent=int(cfg.latent), variant=variant, head=cfg.head, mean_pm1=data.get("mean_pm1"),
                      std_pm1=data.get("std_pm1"))
 
 

@@ -34,14 +34,15 @@ Two architectures (``model.style``):
   biases 0, BN momentum 0.99 (PyTorch 0.01) and eps 1e-3; the notebook's layer norm is
   ``(x - mean) / (sqrt(var + 1e-6) + 1e-6)`` with per-channel gamma and beta.
 
-Config keys (``model`` section; defaults): ``width`` W (128: ``DIM`` of ``gan_cifar.py``, and the
+Config keys (``model`` section): ``width`` W (128: ``DIM`` of ``gan_cifar.py``, and the
 notebook's first critic layer), ``latent`` (64, Mullery & Whelan, Appendix A; ``gan_cifar.py``
-uses 128), ``style`` (``"gulrajani"``), ``head`` (must equal the variant if given).
-
-Training facts the objective reads from the config, not from here (Appendix A and the notebook):
-Adam lr 1e-4, beta1 0.9, beta2 0.99 (the notebook's *generator* optimizer uses lr 1e-5), GP
-lambda 10, 5 critic iterations per generator iteration, 50 in the first 25 generator iterations
-and at generator iteration 500 (the notebook: at every multiple of 500), batch 20 in the notebook.
+uses 128), ``style`` (``"gulrajani"``), ``head`` (must equal the variant if given). The defaults
+and their sources are the fields of :class:`~gannorm.models.iwgan_config.IWGANConfig`
+(re-exported here with :data:`VARIANTS`), which also holds the WGAN-GP objective's ``train``
+defaults (Appendix A and the notebook): Adam lr 1e-4, beta1 0.9, beta2 0.99 (the notebook's
+*generator* optimizer uses lr 1e-5), GP lambda 10, 5 critic iterations per generator iteration,
+50 in the first 25 generator iterations and at generator iteration 500 (the notebook: at every
+multiple of 500); the notebook's batch is 20.
 
 The generator maps z ``(B, latent)`` to images ``(B, C, size, size)`` in ``output_range``
 ``(-1, 1)``; the critic maps images in that range to scores ``(B,)`` (no sigmoid; there is no BN
@@ -57,11 +58,10 @@ import torch
 import torch.nn as nn
 
 from gannorm.models.heads import OutputHead
+from gannorm.models.iwgan_config import VARIANTS, IWGANConfig  # noqa: F401 (re-exported)
 from gannorm.models.layers import Reshape
 
-VARIANTS = ("tanh", "bn_tanh", "bn_clip")
 STYLES = ("gulrajani", "mullery")
-DEFAULTS = {"width": 128, "latent": 64, "style": "gulrajani"}
 
 
 def upsampling_stages(size: int) -> int:
@@ -214,7 +214,7 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
     Args:
         variant: one of :data:`VARIANTS` (the output head).
         model_cfg: the study's ``model`` section (keys ``width``, ``latent``, ``style``, ``head``;
-            see the module docstring for defaults; other keys are ignored).
+            missing or null: the :class:`IWGANConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}`` (the store's facts).
 
     Returns:
@@ -227,10 +227,11 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown iwgan variant {variant!r}; known: {VARIANTS}")
-    cfg = {**DEFAULTS, **{k: v for k, v in dict(model_cfg or {}).items() if v is not None}}
-    if "head" in cfg and cfg["head"] != variant:
-        raise ValueError(f"iwgan: the variant is the output head; model.head {cfg['head']!r} != variant {variant!r}")
-    style, width, latent = cfg["style"], int(cfg["width"]), int(cfg["latent"])
+    head = dict(model_cfg or {}).get("head")
+    if head is not None and head != variant:
+        raise ValueError(f"iwgan: the variant is the output head; model.head {head!r} != variant {variant!r}")
+    cfg = IWGANConfig.from_config(model=model_cfg)
+    style, width, latent = cfg.style, int(cfg.width), int(cfg.latent)
     if style not in STYLES:
         raise ValueError(f"unknown iwgan model.style {style!r}; known: {STYLES}")
     if width < 1 or latent < 1:

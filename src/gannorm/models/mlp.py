@@ -17,8 +17,10 @@ discriminator's first layer, as the tutorial does), present in variant ``batch``
 ``vanilla`` (the same networks without BN). Layers keep PyTorch's default initialisation and
 biases, as in the tutorial.
 
-Config keys (``model`` section; defaults from the tutorial): ``latent`` (100), ``hidden`` (128),
-``head`` (``"tanh"``). ``model.width`` is not used.
+Config keys (``model`` section): ``latent``, ``hidden``, ``head``; their defaults (100, 128,
+``"tanh"``, from the tutorial) and sources are the fields of
+:class:`~gannorm.models.mlp_config.MLPConfig` (re-exported here with :data:`VARIANTS`).
+``model.width`` is not used.
 
 Optimizer: the tutorial gives none. It builds the two networks and prints them; it states no
 optimizer, learning rate, betas, batch size, loss or number of iterations (its MNIST example
@@ -36,9 +38,7 @@ import torch
 import torch.nn as nn
 
 from gannorm.models.heads import OutputHead
-
-VARIANTS = ("vanilla", "batch")
-DEFAULTS = {"latent": 100, "hidden": 128, "head": "tanh"}
+from gannorm.models.mlp_config import VARIANTS, MLPConfig  # noqa: F401 (re-exported)
 
 
 def _hidden(n_in: int, n_out: int, batch_norm: bool, activation: nn.Module) -> list[nn.Module]:
@@ -88,8 +88,8 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None,
 
     Args:
         variant: one of :data:`VARIANTS`.
-        model_cfg: the study's ``model`` section (``latent``, ``hidden``, ``head``; other keys are
-            ignored).
+        model_cfg: the study's ``model`` section (``latent``, ``hidden``, ``head``; missing or null:
+            the :class:`MLPConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}``.
 
     Returns:
@@ -100,12 +100,12 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None,
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown mlp variant {variant!r}; known: {VARIANTS}")
-    cfg = {**DEFAULTS, **{k: v for k, v in dict(model_cfg or {}).items() if v is not None}}
-    latent, hidden = int(cfg["latent"]), int(cfg["hidden"])
+    cfg = MLPConfig.from_config(model=model_cfg)
+    latent, hidden = int(cfg.latent), int(cfg.hidden)
     if latent < 1 or hidden < 1:
         raise ValueError(f"mlp: model.latent ({latent}) and model.hidden ({hidden}) must be positive")
     size, channels = int(data["size"]), int(data["channels"])
-    head = OutputHead(cfg["head"], channels, data.get("mean_pm1"), data.get("std_pm1"))
+    head = OutputHead(cfg.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
     batch_norm = variant == "batch"
     return (Generator(latent, hidden, channels, size, batch_norm, head),
             Discriminator(channels * size * size, hidden, batch_norm))

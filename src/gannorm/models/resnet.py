@@ -50,8 +50,10 @@ Output head (``model.head``): ``sigmoid`` (default), ``tanh``, ``bn_tanh``, ``bn
 generator's ``output_range``.
 
 Config keys read by :func:`build` (the study's ``model`` section): ``features`` (list of per-level
-features, default ``[64, 128, 256, 384, 512]``), ``latent`` (128), ``head`` (``"sigmoid"``).
-Section 5.6 also uses batch size 16 and learning rate 2e-5 (``train`` keys, not read here).
+features), ``latent``, ``head``; their defaults (``[64, 128, 256, 384, 512]``, 128,
+``"sigmoid"``) and sources are the fields of :class:`~gannorm.models.resnet_config.ResNetConfig`
+(re-exported here with :data:`VARIANTS`). Section 5.6 also uses batch size 16 and learning rate
+2e-5 (``train`` keys, not read here; the schema's shared defaults are 32 and 1e-4).
 """
 
 from __future__ import annotations
@@ -68,12 +70,7 @@ from gannorm.models.dcgan import float_tuple
 from gannorm.models.heads import HEADS, OutputHead
 from gannorm.models.layers import (Reshape, TPReLU, WNAddition, WNConv2d, WNConvTranspose2d, WNLinear,
                                    init_uniform_)
-
-VARIANTS = ("vanilla", "batch", "weight")
-
-DEFAULT_FEATURES = (64, 128, 256, 384, 512)
-DEFAULT_LATENT = 128
-DEFAULT_HEAD = "sigmoid"
+from gannorm.models.resnet_config import VARIANTS, ResNetConfig  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -88,10 +85,10 @@ class ResNetSpec:
 
     size: int                 # image side in pixels (4 or 5 times a power of two)
     channels: int             # image channels
-    features: tuple[int, ...] = DEFAULT_FEATURES  # D's features per level (G mirrors)
-    latent: int = DEFAULT_LATENT
+    features: tuple[int, ...] = ResNetConfig.features  # D's features per level (G mirrors)
+    latent: int = ResNetConfig.latent
     variant: str = "vanilla"
-    head: str = DEFAULT_HEAD
+    head: str = ResNetConfig.head
     mean_pm1: tuple[float, ...] | None = None
     std_pm1: tuple[float, ...] | None = None
 
@@ -283,14 +280,13 @@ def num_layers(module: nn.Module) -> int:
 def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> ResNetSpec:
     """The :class:`ResNetSpec` of a study's ``model`` section and the dataset's ``data`` dict.
 
-    Reads ``model_cfg``: ``features`` ([64, 128, 256, 384, 512]), ``latent`` (128), ``head``
-    ("sigmoid"); ``data``: ``size``, ``channels``, ``mean_pm1``, ``std_pm1`` (bn_clip only).
+    Reads ``model_cfg``: ``features``, ``latent``, ``head`` (missing or null: the
+    :class:`ResNetConfig` defaults [64, 128, 256, 384, 512], 128, "sigmoid"); ``data``: ``size``,
+    ``channels``, ``mean_pm1``, ``std_pm1`` (bn_clip only).
     """
-    model_cfg = model_cfg or {}
-    return ResNetSpec(size=int(data["size"]), channels=int(data["channels"]),
-                      features=tuple(model_cfg.get("features") or DEFAULT_FEATURES),
-                      latent=int(model_cfg.get("latent", DEFAULT_LATENT)), variant=variant,
-                      head=model_cfg.get("head", DEFAULT_HEAD), mean_pm1=data.get("mean_pm1"),
+    cfg = ResNetConfig.from_config(model=model_cfg)
+    return ResNetSpec(size=int(data["size"]), channels=int(data["channels"]), features=tuple(cfg.features),
+                      latent=int(cfg.latent), variant=variant, head=cfg.head, mean_pm1=data.get("mean_pm1"),
                       std_pm1=data.get("std_pm1"))
 
 

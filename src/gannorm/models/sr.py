@@ -25,7 +25,8 @@ Choices where the papers leave room (documented so runs can be compared):
   convolution kernels and zero biases; BN ``gamma = 1, beta = 0`` (except the ``bn_clip`` head).
   Batch normalization uses PyTorch's defaults (eps 1e-5, momentum 0.1), like the output heads.
 
-``build(variant, model_cfg, data)`` reads ``model_cfg["width"]`` (default 64) and accepts
+``build(variant, model_cfg, data)`` reads ``model_cfg["width"]`` (default 64, a field of
+:class:`~gannorm.models.sr_config.SRConfig`, re-exported here with :data:`VARIANTS`) and accepts
 ``model_cfg["head"]`` only when it equals the variant (for this architecture the variant IS the
 head). The scale factor is ``data["size"] // data["input_size"]`` and must be a power of two
 (4 in the paper: 72 px inputs, 288 px targets).
@@ -40,10 +41,9 @@ import torch
 import torch.nn as nn
 
 from gannorm.models.heads import OutputHead
+from gannorm.models.sr_config import VARIANTS, SRConfig  # noqa: F401 (re-exported)
 
-VARIANTS = ("tanh", "bn_tanh", "bn_clip")
-#: Paper defaults (Johnson et al. 2016, supplementary table 2).
-DEFAULT_WIDTH = 64
+#: Residual blocks (Johnson et al. 2016, supplementary table 2; not a config key).
 RESIDUAL_BLOCKS = 4
 
 
@@ -83,7 +83,7 @@ class SRGenerator(nn.Module):
     #: Not a latent-code model: the input is a low-resolution image.
     latent = None
 
-    def __init__(self, channels: int, scale: int = 4, width: int = DEFAULT_WIDTH, head: str = "tanh",
+    def __init__(self, channels: int, scale: int = 4, width: int = SRConfig.width, head: str = "tanh",
                  mean_pm1: list[float] | None = None, std_pm1: list[float] | None = None,
                  blocks: int = RESIDUAL_BLOCKS) -> None:
         super().__init__()
@@ -143,7 +143,8 @@ def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tupl
 
     Args:
         variant: the output head, one of :data:`VARIANTS`.
-        model_cfg: the study's ``model`` section; reads ``width`` (default 64); ``head``, if
+        model_cfg: the study's ``model`` section; reads ``width`` (missing or null: the
+            :class:`SRConfig` default 64); ``head``, if
             given, must equal ``variant``; other keys (e.g. ``vgg_weights``) belong to the loss.
         data: ``{"size", "channels", "mean_pm1", "std_pm1", "input_size"}`` of the store.
 
@@ -160,7 +161,7 @@ def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tupl
     if head is not None and head != variant:
         raise ValueError(f"model.head = {head!r} contradicts variant {variant!r}: for the sr architecture "
                          f"the variant is the output head; remove model.head")
-    width = int((model_cfg or {}).get("width") or DEFAULT_WIDTH)
+    width = int(SRConfig.from_config(model=model_cfg).width)
     generator = SRGenerator(int(data["channels"]), scale_of(data), width, variant,
                             data.get("mean_pm1"), data.get("std_pm1"))
     return generator, None

@@ -18,7 +18,11 @@ and variance 1 at the start. (PyTorch keeps the unbiased batch variance in the r
 Keras the biased one; with the 2,048-point batches the factor is 2048/2047.)
 
 ``model`` config keys (all optional): ``hidden`` (64), ``latent`` (2, the noise dimension),
-``leaky_slope`` (0.01), ``bn_momentum`` (0.01, PyTorch convention), ``bn_eps`` (1e-3).
+``leaky_slope`` (0.01), ``bn_momentum`` (0.01, PyTorch convention), ``bn_eps`` (1e-3); the last
+three are not keys of a study's config. Defaults and sources: the fields of
+:class:`~gannorm.models.toy2d_config.Toy2DConfig`, which also holds the training loop's
+defaults; the variants (:class:`~gannorm.models.toy2d_config.Variant`) are defined there too
+and re-exported here.
 
 ``data`` for :func:`build`: ``{"dims": 2, "mean": [2 floats], "std": [2 floats]}``, the
 training population's per-axis mean and (biased) std (:meth:`gannorm.data.toy2d.Toy2D.data_info`);
@@ -73,88 +77,13 @@ loss. The last two variants are not in the post's experiments; they test its sug
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-#: Defaults of the ``model`` config keys.
-DEFAULTS: dict[str, Any] = {"hidden": 64, "latent": 2, "leaky_slope": 0.01, "bn_momentum": 0.01, "bn_eps": 1e-3}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """How one variant normalises and batches.
-
-    Attributes:
-        name: the variant's name.
-        d_bn: BN in D: ``"none"``, ``"all"`` (both hidden layers), ``"first"`` (first only),
-            ``"later"`` (second only).
-        d_batch: D step: ``"split"`` (fake and real through D separately) or ``"joint"``.
-        g_batch: G step: ``"fake"`` (only the generated batch through D) or ``"joint"`` ([fake; real]).
-        g_d_mode: D's mode in the G step: ``"train"`` (batch statistics) or ``"eval"`` (running).
-        shift_incentive: G's loss gets ``-train.shift_incentive * mean(fake[:, 0])``.
-        moment_match: generated batches are moment-matched to the data (:class:`MomentMatch`).
-        post: the post's words for it.
-    """
-
-    name: str
-    d_bn: str
-    d_batch: str
-    g_batch: str
-    g_d_mode: str
-    shift_incentive: bool
-    moment_match: bool
-    post: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_SPECS = (
-    Variant("no_bn", "none", "split", "fake", "train", False, False,
-            "no BN: the generated samples match the data quite well"),
-    Variant("no_bn_shift", "none", "split", "fake", "train", True, False,
-            "no BN + shift incentive: no shift has occurred"),
-    Variant("split", "all", "split", "fake", "train", False, False,
-            "BN in D, split real/fake batches: the entire distribution is slightly shifted"),
-    Variant("split_shift", "all", "split", "fake", "train", True, False,
-            "BN in D, split batches + shift incentive: the shift is very obvious, D loss still ln(2)"),
-    Variant("joint", "all", "joint", "fake", "train", False, False,
-            "joint batches to train D: G loss 6.62 and D loss 0.17, both 'winning'"),
-    Variant("eval_g", "all", "split", "fake", "eval", False, False,
-            "D with training=False in the G step: G loss 4.23 and D loss 0.007"),
-    Variant("joint_eval_g", "all", "joint", "fake", "eval", False, False,
-            "joint batches for D + training=False in the G step: the fix"),
-    Variant("joint_eval_g_shift", "all", "joint", "fake", "eval", True, False,
-            "the fix + shift incentive: 'immune' to affine-linear shifts"),
-    Variant("joint_both", "all", "joint", "joint", "train", False, False,
-            "joint batches for both the D and the G step, training=True"),
-    Variant("first_layer_mm", "first", "split", "fake", "train", False, True,
-            "BN only in D's first layer, generated samples moment-matched to the data: works"),
-    Variant("all_layers_mm", "all", "split", "fake", "train", False, True,
-            "BN in every D layer with moment matching: later BN layers still normalise differences away"),
-    Variant("later_bn_shift", "later", "split", "fake", "train", True, False,
-            "no BN in D's first layer (DCGAN), split batches + shift incentive"),
-)
-
-#: Every variant's description, by name.
-VARIANT_SPECS: dict[str, Variant] = {v.name: v for v in _SPECS}
-#: The variant names (config ``studies.<s>.variants``).
-VARIANTS: tuple[str, ...] = tuple(VARIANT_SPECS)
-
-
-def variant_spec(name: str) -> Variant:
-    """The :class:`Variant` called ``name``.
-
-    Raises:
-        ValueError: unknown name (the message lists the known ones).
-    """
-    try:
-        return VARIANT_SPECS[name]
-    except KeyError:
-        raise ValueError(f"unknown toy2d variant {name!r}; known: {', '.join(VARIANTS)}") from None
+from gannorm.models.toy2d_config import (VARIANT_SPECS, VARIANTS, Toy2DConfig, Variant,  # noqa: F401 (re-exported)
+                                         variant_spec)
 
 
 def _dense(fan_in: int, fan_out: int) -> nn.Linear:
@@ -226,20 +155,22 @@ def build(variant: str, model_cfg: dict[str, Any] | None = None,
           data: dict[str, Any] | None = None) -> tuple[Generator, Discriminator]:
     """Build (G, D) for ``variant`` (module docstring), initialised from torch's global RNG.
 
+    ``model_cfg`` keys missing or null take the :class:`Toy2DConfig` defaults.
+
     Raises:
         ValueError: unknown variant; a moment-matching variant without ``data["mean"]``/``["std"]``.
     """
     spec = variant_spec(variant)
-    cfg = {**DEFAULTS, **(model_cfg or {})}
+    cfg = Toy2DConfig.from_config(model=model_cfg)
     mm = None
     if spec.moment_match:
         if not data or "mean" not in data or "std" not in data:
             raise ValueError(f"variant {variant!r} moment-matches to the data: build() needs data['mean'] and "
                              "data['std'] (Toy2D.data_info())")
         mm = MomentMatch(list(data["mean"]), list(data["std"]))
-    generator = Generator(int(cfg["hidden"]), int(cfg["latent"]), float(cfg["leaky_slope"]), mm)
-    discriminator = Discriminator(int(cfg["hidden"]), float(cfg["leaky_slope"]), spec.d_bn,
-                                  float(cfg["bn_momentum"]), float(cfg["bn_eps"]))
+    generator = Generator(int(cfg.hidden), int(cfg.latent), float(cfg.leaky_slope), mm)
+    discriminator = Discriminator(int(cfg.hidden), float(cfg.leaky_slope), spec.d_bn, float(cfg.bn_momentum),
+                                  float(cfg.bn_eps))
     return generator, discriminator
 
 

@@ -35,10 +35,14 @@ Initialisation as ``tflib`` (:func:`gannorm.models.iwgan.tflib_init_`): 3x3 conv
 Glorot (``he_init=False``), linear layers Glorot; uniform; biases 0. Norm layers start at scale
 1, offset 0.
 
-Config keys (``model`` section; defaults): ``width`` W (128, ``DIM_G = DIM_D``), ``latent``
-(128), ``head`` (``"tanh"``). Training facts (read by the objective from the config): Adam lr
-2e-4, betas (0, 0.9), linear decay to 0, 5 critic iterations, GP lambda 10, critic batch 64 and
-generator batch 128 in ``gan_cifar_resnet.py`` (Wu et al. report lr 1e-4, betas (0.5, 0.9)).
+Config keys (``model`` section): ``width`` W (128, ``DIM_G = DIM_D``), ``latent`` (128),
+``head`` (``"tanh"``); the defaults and their sources are the fields of
+:class:`~gannorm.models.wgan_resnet_config.WGANResNetConfig` (re-exported here with
+:data:`GROUPS` and :data:`VARIANTS`), with the WGAN-GP objective's ``train`` defaults. Training
+facts: Adam lr 2e-4, betas (0, 0.9), linear decay to 0, 5 critic iterations, GP lambda 10,
+critic batch 64 and generator batch 128 in ``gan_cifar_resnet.py`` (Wu et al. report lr 1e-4,
+betas (0.5, 0.9)); the config's defaults for the betas, the critic warm-up and the decay are the
+objective's (Mullery & Whelan's), not these (see the config module).
 Note ``gan_cifar_resnet.py`` defaults to a conditional AC-GAN; this is its unconditional form.
 
 The generator maps z ``(B, latent)`` to ``(B, C, size, size)`` in ``output_range``; the critic
@@ -56,10 +60,8 @@ import torch.nn.functional as F
 
 from gannorm.models.heads import OutputHead
 from gannorm.models.iwgan import tflib_init_, upsampling_stages
+from gannorm.models.wgan_resnet_config import GROUPS, VARIANTS, WGANResNetConfig  # noqa: F401 (re-exported)
 
-GROUPS = (4, 8, 16, 32, 64)
-VARIANTS = ("critic_none", "critic_ln") + tuple(f"critic_gn{g}" for g in GROUPS)
-DEFAULTS = {"width": 128, "latent": 128, "head": "tanh"}
 NORM_EPS = 1e-5  # tflib Layernorm / BN epsilon
 
 
@@ -208,8 +210,8 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
 
     Args:
         variant: one of :data:`VARIANTS`.
-        model_cfg: the study's ``model`` section (``width``, ``latent``, ``head``; defaults in the
-            module docstring; other keys are ignored).
+        model_cfg: the study's ``model`` section (``width``, ``latent``, ``head``; missing or null:
+            the :class:`WGANResNetConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}``.
 
     Returns:
@@ -220,8 +222,8 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
             ``4 * 2**n`` (n >= 1), non-positive width/latent, or an invalid head.
     """
     groups = critic_groups(variant)
-    cfg = {**DEFAULTS, **{k: v for k, v in dict(model_cfg or {}).items() if v is not None}}
-    width, latent = int(cfg["width"]), int(cfg["latent"])
+    cfg = WGANResNetConfig.from_config(model=model_cfg)
+    width, latent = int(cfg.width), int(cfg.latent)
     if width < 1 or latent < 1:
         raise ValueError(f"wgan_resnet: model.width ({width}) and model.latent ({latent}) must be positive")
     if groups is not None and width % groups:
@@ -229,5 +231,5 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
                          f"choose a width that is a multiple of {groups}")
     size, channels = int(data["size"]), int(data["channels"])
     upsampling_stages(size)
-    head = OutputHead(cfg["head"], channels, data.get("mean_pm1"), data.get("std_pm1"))
+    head = OutputHead(cfg.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
     return Generator(size, channels, width, latent, head), Critic(channels, width, variant)

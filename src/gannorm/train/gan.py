@@ -7,8 +7,11 @@ Xiang & Li do for their BN model and the tutorial does), then one generator step
 with the non-saturating loss. PReLU/TPReLU slopes are clipped to [0, 1] after every update.
 
 Optimiser (``train.optimizer``): ``rmsprop`` (Xiang & Li: lr 1e-4, alpha 0.9, eps 1e-6; the
-schema default) or ``adam`` (``train.adam_betas``, default (0.5, 0.999) as in the DCGAN paper
-and the tutorial). Used for the architectures ``dcgan``, ``resnet`` and ``mlp``.
+schema default) or ``adam`` (``train.adam_betas``, default (0.5, 0.999) as in the DCGAN paper).
+Used for the architectures ``dcgan``, ``resnet`` and ``mlp``; the defaults of ``optimizer``,
+``rmsprop_alpha``, ``rmsprop_eps`` and ``adam_betas`` are fields of the architecture's config
+dataclass (:func:`gannorm.models.config_class`, e.g.
+:class:`~gannorm.models.dcgan_config.DCGANConfig`).
 """
 
 from __future__ import annotations
@@ -20,30 +23,31 @@ import torch
 
 from gannorm.data.store import Store
 from gannorm.metrics.reconstruction import reconstruct
+from gannorm.models.config_fields import ArchitectureConfig
+from gannorm.models.configs import config_class
+from gannorm.models.dcgan_config import DCGANConfig
 from gannorm.models.heads import UnitOutput, from_unit
 from gannorm.models.layers import clip_slopes
 from gannorm.train.losses import discriminator_loss, generator_loss
 from gannorm.train.objective import Objective, store_data
 from gannorm.train.sampler import BatchSampler
 
-#: Adam betas when ``train.adam_betas`` is not set (Radford et al. 2015; the tutorial).
-DEFAULT_ADAM_BETAS = (0.5, 0.999)
-
-
-def make_optimizer(parameters, t_cfg: dict[str, Any], default: str = "rmsprop",
-                   default_betas: tuple[float, float] = DEFAULT_ADAM_BETAS) -> torch.optim.Optimizer:
+def make_optimizer(parameters, t_cfg: dict[str, Any],
+                   defaults: type[ArchitectureConfig] = DCGANConfig) -> torch.optim.Optimizer:
     """RMSProp or Adam from the study's ``train`` section (``optimizer``, ``lr``, ``rmsprop_alpha``,
-    ``rmsprop_eps``, ``adam_betas``).
+    ``rmsprop_eps``, ``adam_betas``; ``lr`` is required, the others fall back to the fields of
+    ``defaults``, the architecture's config dataclass, when missing or null).
 
     Raises:
         ValueError: an unknown ``train.optimizer``.
+        KeyError: no ``train.lr``.
     """
-    kind = t_cfg.get("optimizer") or default
+    kind = defaults.lookup("train", t_cfg, "optimizer")
     if kind == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=t_cfg["lr"], alpha=t_cfg.get("rmsprop_alpha", 0.9),
-                                   eps=t_cfg.get("rmsprop_eps", 1e-6))
+        return torch.optim.RMSprop(parameters, lr=t_cfg["lr"], alpha=defaults.lookup("train", t_cfg, "rmsprop_alpha"),
+                                   eps=defaults.lookup("train", t_cfg, "rmsprop_eps"))
     if kind == "adam":
-        betas = tuple(t_cfg.get("adam_betas") or default_betas)
+        betas = tuple(defaults.lookup("train", t_cfg, "adam_betas"))
         return torch.optim.Adam(parameters, lr=t_cfg["lr"], betas=betas)
     raise ValueError(f"train.optimizer: {kind!r} is not an optimizer; use rmsprop or adam")
 
@@ -63,13 +67,15 @@ class GANObjective(Objective):
 
         super().__init__(store, spec, variant, seed, device, rng)
         t_cfg = spec["train"]
-        generator, discriminator, self.model_meta = build_models(spec.get("architecture", "dcgan"), variant,
-                                                                 spec.get("model", {}), store_data(store))
+        architecture = spec.get("architecture", "dcgan")
+        generator, discriminator, self.model_meta = build_models(architecture, variant, spec.get("model", {}),
+                                                                 store_data(store))
         self.generator, self.discriminator = generator.to(device), discriminator.to(device)
         self.output_range = tuple(getattr(generator, "output_range", (0.0, 1.0)))
         self.latent = int(generator.latent)
-        self.opt_g = make_optimizer(self.generator.parameters(), t_cfg)
-        self.opt_d = make_optimizer(self.discriminator.parameters(), t_cfg)
+        defaults = config_class(architecture)
+        self.opt_g = make_optimizer(self.generator.parameters(), t_cfg, defaults)
+        self.opt_d = make_optimizer(self.discriminator.parameters(), t_cfg, defaults)
         self.sampler = BatchSampler(store, t_cfg["batch_size"], device, rng)
         eval_count = t_cfg["eval_images"]
         if len(store.test_indices) < eval_count:

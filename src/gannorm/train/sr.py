@@ -40,18 +40,12 @@ import torch.nn as nn
 
 from gannorm.data.monitor import load_monitor
 from gannorm.data.store import Store
-from gannorm.metrics.histograms import DEFAULT_BINS, data_histogram, image_snapshot, pixel_histogram, wasserstein1
-from gannorm.metrics.perceptual import DEFAULT_PERCEPTUAL_WEIGHTS, perceptual_loss_for
+from gannorm.metrics.histograms import data_histogram, image_snapshot, pixel_histogram, wasserstein1
+from gannorm.metrics.perceptual import perceptual_loss_for
 from gannorm.models.heads import to_unit
+from gannorm.models.sr_config import SRConfig
 from gannorm.train.objective import Objective
 
-#: Defaults of the ``train`` keys this objective reads (Mullery & Whelan, appendix A; the batch
-#: size of the authors' notebook).
-DEFAULTS: dict[str, Any] = {
-    "batch_size": 8, "lr": 1e-3, "optimizer": "adam", "adam_betas": (0.9, 0.999), "rmsprop_alpha": 0.9,
-    "rmsprop_eps": 1e-6, "lr_decay": "none", "eval_images": 200, "samples": 16, "histogram_bins": DEFAULT_BINS,
-    "perceptual_weights": DEFAULT_PERCEPTUAL_WEIGHTS,
-}
 #: Most images in a sample grid (the monitor output plus test outputs).
 SAMPLE_GRID = 16
 #: Training targets behind the data histogram of the snapshots (evenly spaced, deterministic).
@@ -136,17 +130,17 @@ class PairedSampler:
         self._pos = int(state["pos"])
 
 
-def _optimizer(params, train: dict[str, Any]) -> torch.optim.Optimizer:  # noqa: ANN001
-    kind = train.get("optimizer") or DEFAULTS["optimizer"]
-    lr = float(train.get("lr", DEFAULTS["lr"]))
+def _optimizer(params, cfg: SRConfig) -> torch.optim.Optimizer:  # noqa: ANN001
+    """Adam or RMSProp from the resolved ``train`` values ``cfg``."""
+    kind = cfg.optimizer
+    lr = float(cfg.lr)
     if kind == "adam":
-        betas = tuple(float(b) for b in (train.get("adam_betas") or DEFAULTS["adam_betas"]))
+        betas = tuple(float(b) for b in cfg.adam_betas)
         if len(betas) != 2:
             raise ValueError(f"train.adam_betas must be two numbers, got {betas}")
         return torch.optim.Adam(params, lr=lr, betas=betas)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=float(train.get("rmsprop_alpha", DEFAULTS["rmsprop_alpha"])),
-                                   eps=float(train.get("rmsprop_eps", DEFAULTS["rmsprop_eps"])))
+        return torch.optim.RMSprop(params, lr=lr, alpha=float(cfg.rmsprop_alpha), eps=float(cfg.rmsprop_eps))
     raise ValueError(f"train.optimizer must be 'adam' or 'rmsprop' for super-resolution, got {kind!r}")
 
 
@@ -156,11 +150,12 @@ class SRObjective(Objective):
     Args:
         store: a paired store (``inputs.npy`` and a monitor pair), targets ``(N, C, H, W)``.
         spec: the study config; reads ``model`` (``width``, ``vgg_weights``) and ``train`` keys
-            (default): ``batch_size`` (8), ``lr`` (1e-3), ``optimizer`` ("adam"), ``adam_betas``
-            ((0.9, 0.999)), ``rmsprop_alpha``/``rmsprop_eps`` (0.9/1e-6, RMSProp only),
-            ``lr_decay`` ("none"), ``iterations`` (linear decay only), ``perceptual_weights``
-            ((0.1, 0.8, 0.1)), ``eval_images`` (200), ``samples`` (16; at most
-            :data:`SAMPLE_GRID`), ``histogram_bins`` (256).
+            (default when missing or null: the :class:`SRConfig` fields): ``batch_size`` (8),
+            ``lr`` (1e-3), ``optimizer`` ("adam"), ``adam_betas`` ((0.9, 0.999)),
+            ``rmsprop_alpha``/``rmsprop_eps`` (0.9/1e-6, RMSProp only), ``lr_decay`` ("none"),
+            ``iterations`` (linear decay only), ``perceptual_weights`` ((0.1, 0.8, 0.1)),
+            ``eval_images`` (200), ``samples`` (64; at most :data:`SAMPLE_GRID` are shown),
+            ``histogram_bins`` (256).
         variant: the output head (``tanh``, ``bn_tanh``, ``bn_clip``).
         seed, device, rng: as :class:`gannorm.train.objective.Objective`.
 
@@ -181,24 +176,25 @@ class SRObjective(Objective):
         super().__init__(store, spec, variant, seed, device, rng)
         train = dict(spec.get("train") or {})
         model_cfg = dict(spec.get("model") or {})
+        cfg = SRConfig.from_config(train=train)
         data = sr_data(store)
         self.generator = build(variant, model_cfg, data)[0].to(device)
         self.output_range = tuple(float(v) for v in self.generator.output_range)
         self.model_meta = {"architecture": "sr", "variant": variant, "model": model_cfg, "data": data}
         self.loss = perceptual_loss_for(spec, model_cfg).to(device)
 
-        self.opt = _optimizer(self.generator.parameters(), train)
-        self.base_lr = float(train.get("lr", DEFAULTS["lr"]))
-        self.lr_decay = str(train.get("lr_decay") or DEFAULTS["lr_decay"])
+        self.opt = _optimizer(self.generator.parameters(), cfg)
+        self.base_lr = float(cfg.lr)
+        self.lr_decay = str(cfg.lr_decay)
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"train.lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         self.iterations = train.get("iterations")
         if self.lr_decay == "linear" and not self.iterations:
             raise ValueError("train.lr_decay: linear needs train.iterations (the decay reaches 0 there)")
 
-        self.batch_size = int(train.get("batch_size", DEFAULTS["batch_size"]))
+        self.batch_size = int(cfg.batch_size)
         self.sampler = PairedSampler(store, self.batch_size, device, rng)
-        eval_images = int(train.get("eval_images", DEFAULTS["eval_images"]))
+        eval_images = int(cfg.eval_images)
         test = np.asarray(store.test_indices)
         if len(test) < eval_images:
             raise ValueError(f"{store.directory}: {len(test)} test images, fewer than "
@@ -209,9 +205,9 @@ class SRObjective(Objective):
         monitor_input, monitor_target = load_monitor(store)
         self.monitor_input = torch.from_numpy(monitor_input).to(device)
         self.monitor_target = torch.from_numpy(monitor_target).to(device)
-        grid = max(1, min(int(train.get("samples", DEFAULTS["samples"])), SAMPLE_GRID))
+        grid = max(1, min(int(cfg.samples), SAMPLE_GRID))
         self.sample_inputs = self.eval_inputs[:grid - 1]
-        self.histogram_bins = int(train.get("histogram_bins", DEFAULTS["histogram_bins"]))
+        self.histogram_bins = int(cfg.histogram_bins)
         self._data_hist: np.ndarray | None = None
 
     # --- Objective interface -------------------------------------------------------------------

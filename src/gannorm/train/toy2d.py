@@ -23,12 +23,15 @@ generated points (fixed z, seed + 1) and as many test points, every ``train.eval
 iterations (and at 0 and at the end; on logged rows only, empty elsewhere); ``best.pt`` keeps
 the lowest.
 
-``train`` config keys (defaults when missing or null): ``iterations`` 2000 (post), ``lr`` 1e-3,
+``train`` config keys (defaults when missing or null, the ``train`` fields of
+:class:`~gannorm.models.toy2d_config.Toy2DConfig`): ``iterations`` 2000 (post), ``lr`` 1e-3,
 ``adam_betas`` [0.9, 0.999], ``adam_eps`` 1e-7 (Keras' Adam defaults; the post says only "Adam"),
 ``optimizer`` must be ``adam`` when given, ``shift_incentive`` 0.005 (the post's weight),
 ``log_every`` 10, ``eval_every`` (= ``log_every``), ``eval_images`` 1024, ``sample_every`` 500,
-``samples`` 1024 (generated points in a scatter plot). Ignored: ``batch_size``,
-``resume_every``, ``snapshot_at`` and the keys of the other objectives.
+``samples`` 1024 (generated points in a scatter plot). A Snakemake study gets the schema's
+shared defaults for ``iterations``, ``lr``, ``log_every``, ``eval_every``, ``eval_images``,
+``sample_every`` and ``samples`` instead (README, "Defaults per architecture"). Ignored:
+``batch_size``, ``resume_every``, ``snapshot_at`` and the keys of the other objectives.
 
 Deterministic: one seed seeds torch/NumPy/Python (initialisation) and the z generator; on a CPU
 the same seed and thread count give the same bits. A run whose losses become NaN/Inf stops with
@@ -55,15 +58,12 @@ from gannorm.io import atomic_path, write_json
 from gannorm.metrics.energy import energy_distance
 from gannorm.models.checkpoint import save_checkpoint
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
+from gannorm.models.toy2d_config import Toy2DConfig
 from gannorm.provenance import provenance
 from gannorm.train.loop import seed_everything, write_metrics
 
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "mean_shift_x", "mean_shift_y", "running_energy")
 
-#: Defaults of the ``train`` config keys (module docstring).
-DEFAULTS: dict[str, Any] = {"iterations": 2000, "lr": 1e-3, "adam_betas": [0.9, 0.999], "adam_eps": 1e-7,
-                            "optimizer": "adam", "shift_incentive": 0.005, "log_every": 10, "eval_images": 1024,
-                            "sample_every": 500, "samples": 1024}
 
 
 @dataclass
@@ -78,9 +78,12 @@ class Toy2DResult:
 
 
 def train_config(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec["train"]`` with :data:`DEFAULTS` filled in for missing or null keys."""
+    """``spec["train"]`` with the ``train`` defaults of :class:`Toy2DConfig` filled in for missing
+    or null keys: the defaults' keys first in field order (tuples as lists, as in ``run.json``),
+    then the study's other keys."""
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in Toy2DConfig.defaults("train").items()}
     given = {k: v for k, v in (spec.get("train") or {}).items() if v is not None}
-    return {**DEFAULTS, **given}
+    return {**defaults, **given}
 
 
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
@@ -122,8 +125,8 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
 
     Args:
         store: an opened :class:`~gannorm.data.toy2d.Toy2D` or its folder.
-        spec: the study's config (``dataset``, ``model``, ``train``; missing keys take
-            :data:`DEFAULTS` and :data:`gannorm.models.toy2d.DEFAULTS`).
+        spec: the study's config (``dataset``, ``model``, ``train``; missing keys take the
+            defaults of :class:`~gannorm.models.toy2d_config.Toy2DConfig`).
         variant: one of :data:`gannorm.models.toy2d.VARIANTS`.
         out_dir: ``results/<name>/runs/<study>/toy2d-<variant>/seed<k>``; receives ``metrics.csv``
             (:data:`METRIC_COLUMNS`, a row every ``train.log_every`` and every ``train.eval_every``

@@ -51,28 +51,27 @@ import torch
 import torch.nn as nn
 
 from gannorm.data.store import Store
-from gannorm.metrics.histograms import DEFAULT_BINS, data_histogram, image_snapshot
+from gannorm.metrics.histograms import data_histogram, image_snapshot
 from gannorm.metrics.reconstruction import reconstruct
+from gannorm.models.config_fields import ArchitectureConfig
 from gannorm.models.heads import UnitOutput, from_unit
+from gannorm.models.iwgan_config import IWGANConfig
+from gannorm.models.wgan_resnet_config import WGANResNetConfig
 from gannorm.train.objective import Objective, store_data
 from gannorm.train.sampler import BatchSampler
 
-#: Defaults of the ``train`` keys this objective reads (Mullery & Whelan, appendix A).
-DEFAULTS: dict[str, Any] = {
-    "batch_size": 64, "lr": 1e-4, "optimizer": "adam", "adam_betas": (0.9, 0.99), "rmsprop_alpha": 0.9,
-    "rmsprop_eps": 1e-6, "gp_weight": 10.0, "critic_iterations": 5, "critic_warmup_iterations": 50,
-    "critic_warmup_generator_iterations": 25, "critic_extra_at": (500,), "lr_decay": "none",
-    "eval_images": 200, "eval_steps": 50, "eval_lr": 0.01, "samples": 64, "histogram_bins": DEFAULT_BINS,
-}
+#: The config dataclasses holding this objective's ``train`` defaults, by architecture; any other
+#: architecture (e.g. a stand-in critic in a test) takes the iWGAN's (Mullery & Whelan, appendix A).
+TRAIN_DEFAULTS: dict[str, type[ArchitectureConfig]] = {"iwgan": IWGANConfig, "wgan_resnet": WGANResNetConfig}
 #: Generated images behind each snapshot histogram (a fixed z), and how many of them are stored.
 SNAPSHOT_IMAGES = 256
 SNAPSHOT_KEEP = 16
 
 
-def _cfg(train: dict[str, Any], key: str) -> Any:
-    """``train[key]``, or :data:`DEFAULTS`' value when the key is missing or null."""
-    value = train.get(key)
-    return DEFAULTS[key] if value is None else value
+def train_defaults(architecture: str | None) -> type[ArchitectureConfig]:
+    """The config dataclass whose ``train`` fields are the defaults of ``architecture``'s
+    WGAN-GP training (:data:`TRAIN_DEFAULTS`; :class:`IWGANConfig` for any other name)."""
+    return TRAIN_DEFAULTS.get(architecture or "", IWGANConfig)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None,
@@ -140,13 +139,14 @@ class CriticSchedule:
         object.__setattr__(self, "extra_at", tuple(sorted({int(i) for i in self.extra_at})))
 
     @classmethod
-    def from_config(cls, train: dict[str, Any]) -> "CriticSchedule":
-        """From a study's ``train`` section: ``critic_iterations`` (5), ``critic_warmup_iterations``
-        (50), ``critic_warmup_generator_iterations`` (25), ``critic_extra_at`` ([500])."""
-        return cls(int(_cfg(train, "critic_iterations")),
-                   int(_cfg(train, "critic_warmup_iterations")),
-                   int(_cfg(train, "critic_warmup_generator_iterations")),
-                   tuple(_cfg(train, "critic_extra_at")))
+    def from_config(cls, train: dict[str, Any],
+                    defaults: type[ArchitectureConfig] = IWGANConfig) -> "CriticSchedule":
+        """From a study's ``train`` section: ``critic_iterations``, ``critic_warmup_iterations``,
+        ``critic_warmup_generator_iterations``, ``critic_extra_at``; missing or null keys take the
+        fields of ``defaults`` (5, 50, 25, (500,) for both WGAN-GP architectures)."""
+        cfg = defaults.from_config(train=train)
+        return cls(int(cfg.critic_iterations), int(cfg.critic_warmup_iterations),
+                   int(cfg.critic_warmup_generator_iterations), tuple(cfg.critic_extra_at))
 
     def __call__(self, generator_iteration: int) -> int:
         """Critic updates before generator iteration ``generator_iteration`` (1-based).
@@ -169,17 +169,17 @@ class CriticSchedule:
         return n * self.critic_iterations + long * (self.warmup_iterations - self.critic_iterations)
 
 
-def _optimizer(params: Iterable[nn.Parameter], train: dict[str, Any]) -> torch.optim.Optimizer:
-    kind = _cfg(train, "optimizer")
-    lr = float(_cfg(train, "lr"))
+def _optimizer(params: Iterable[nn.Parameter], cfg: ArchitectureConfig) -> torch.optim.Optimizer:
+    """Adam or RMSProp from the resolved ``train`` values ``cfg`` (a config dataclass instance)."""
+    kind = cfg.optimizer
+    lr = float(cfg.lr)
     if kind == "adam":
-        betas = tuple(float(b) for b in _cfg(train, "adam_betas"))
+        betas = tuple(float(b) for b in cfg.adam_betas)
         if len(betas) != 2:
             raise ValueError(f"train.adam_betas must be two numbers, got {betas}")
         return torch.optim.Adam(params, lr=lr, betas=betas)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=float(_cfg(train, "rmsprop_alpha")),
-                                   eps=float(_cfg(train, "rmsprop_eps")))
+        return torch.optim.RMSprop(params, lr=lr, alpha=float(cfg.rmsprop_alpha), eps=float(cfg.rmsprop_eps))
     raise ValueError(f"train.optimizer must be 'adam' or 'rmsprop' for WGAN-GP, got {kind!r}")
 
 
@@ -189,7 +189,9 @@ class WGANGPObjective(Objective):
     Args:
         store, spec, variant, seed, device, rng: as :class:`gannorm.train.objective.Objective`.
             ``spec["architecture"]`` and ``spec["model"]`` pick the models; ``spec["train"]``
-            keys read (default): ``batch_size`` (64; the critic's real and generated batches),
+            keys read (default when missing or null: the fields of the architecture's config
+            dataclass, :func:`train_defaults`; the values below are the iWGAN's):
+            ``batch_size`` (64; the critic's real and generated batches),
             ``generator_batch_size`` (= ``batch_size``; Gulrajani's ResNet uses 2x), ``lr`` (1e-4),
             ``optimizer`` ("adam"), ``adam_betas`` ((0.9, 0.99)), ``rmsprop_alpha`` (0.9), ``rmsprop_eps`` (1e-6),
             ``gp_weight`` (10), ``critic_iterations`` (5), ``critic_warmup_iterations`` (50),
@@ -215,6 +217,7 @@ class WGANGPObjective(Objective):
         super().__init__(store, spec, variant, seed, device, rng)
         train = dict(spec.get("train", {}))
         self.train_cfg = train
+        cfg = train_defaults(spec.get("architecture")).from_config(train=train)
         if models is None:
             from gannorm.models import build_models
 
@@ -228,34 +231,34 @@ class WGANGPObjective(Objective):
         self.output_range = tuple(float(v) for v in getattr(generator, "output_range", (0.0, 1.0)))
         self.unit_generator = UnitOutput(self.generator)
 
-        self.opt_g = _optimizer(self.generator.parameters(), train)
-        self.opt_d = _optimizer(self.critic.parameters(), train)
-        self.base_lr = float(_cfg(train, "lr"))
-        self.lr_decay = str(_cfg(train, "lr_decay"))
+        self.opt_g = _optimizer(self.generator.parameters(), cfg)
+        self.opt_d = _optimizer(self.critic.parameters(), cfg)
+        self.base_lr = float(cfg.lr)
+        self.lr_decay = str(cfg.lr_decay)
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"train.lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         self.iterations = train.get("iterations")
         if self.lr_decay == "linear" and not self.iterations:
             raise ValueError("train.lr_decay: linear needs train.iterations (the decay reaches 0 there)")
 
-        self.schedule = CriticSchedule.from_config(train)
-        self.gp_weight = float(_cfg(train, "gp_weight"))
-        self.batch_size = int(_cfg(train, "batch_size"))
+        self.schedule = CriticSchedule.from_config(train, type(cfg))
+        self.gp_weight = float(cfg.gp_weight)
+        self.batch_size = int(cfg.batch_size)
         self.generator_batch_size = int(train.get("generator_batch_size") or self.batch_size)
         self.sampler = BatchSampler(store, self.batch_size, device, rng)
 
-        eval_images = int(_cfg(train, "eval_images"))
+        eval_images = int(cfg.eval_images)
         if len(store.test_indices) < eval_images:
             raise ValueError(f"{store.directory}: {len(store.test_indices)} test images, fewer than "
                              f"train.eval_images = {eval_images}")
         self.eval_targets = torch.from_numpy(store.as_float(store.test_indices[:eval_images])).to(device)
-        self.eval_steps = int(_cfg(train, "eval_steps"))
-        self.eval_lr = float(_cfg(train, "eval_lr"))
-        n_samples = int(_cfg(train, "samples"))
+        self.eval_steps = int(cfg.eval_steps)
+        self.eval_lr = float(cfg.eval_lr)
+        n_samples = int(cfg.samples)
         self.fixed_z = torch.randn(n_samples, self.latent, generator=torch.Generator().manual_seed(seed + 1)).to(device)
         self.snapshot_z = torch.randn(SNAPSHOT_IMAGES, self.latent,
                                       generator=torch.Generator().manual_seed(seed + 2)).to(device)
-        self.histogram_bins = int(_cfg(train, "histogram_bins"))
+        self.histogram_bins = int(cfg.histogram_bins)
         self._data_hist: np.ndarray | None = None
 
     # --- Objective interface -------------------------------------------------------------------
