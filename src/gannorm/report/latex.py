@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gannorm.models.configs import ARCHITECTURE_CONFIGS
 from gannorm.report import claims as claims_engine
 from gannorm.report.runs import QUANTITIES, ReportOptions, measure
 from gannorm.report.text import escape_latex, format_number, format_value, write_text
@@ -60,9 +61,13 @@ def methods(study: str, spec: Study, config: Mapping[str, Any], store_meta: Mapp
             f"({names}) with {len(seeds)} seed"
             f"{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}): "
             f"{format_number(len(variants) * len(seeds))} runs. The resolved settings (the config with every "
-            "default filled in, as each run recorded it):\n\\begin{itemize}\n")
+            "default filled in, as each run recorded it; \\texttt{model}: the keys the architecture reads, "
+            "\\texttt{train}: every key, including those only other objectives read):\n\\begin{itemize}\n")
+    own = {e.key for e in ARCHITECTURE_CONFIGS[spec.architecture].entries() if e.section == "model"} \
+        if spec.architecture in ARCHITECTURE_CONFIGS else None
     for section in ("model", "train", "evaluate", "report"):
-        values = config.get(section) or {}
+        values = {k: v for k, v in (config.get(section) or {}).items()
+                  if section != "model" or own is None or k in own}
         if values:
             items = ", ".join(f"\\texttt{{{escape_latex(k)}}} {format_number(v)}" for k, v in sorted(values.items()))
             text += f"\\item \\texttt{{{section}}}: {items}\n"
