@@ -8,6 +8,7 @@
                                [--jobs-per-gpu K] [--gpu-lock-dir DIR] [--gpu-wait S]
     python -m gannorm report ...   (see gannorm.report.cli)
     python -m gannorm defaults [--write README.md]   (each architecture's defaults, Markdown)
+    python -m gannorm cost --configfile CONFIG ...   (FLOPs and GPU-hours of the grid, see gannorm.cost)
 
 ``--spec`` is the dataset's or study's config entry as JSON, with the schema defaults filled in
 (the rules pass it from the validated Snakemake config). The GPU options are the config's ``gpu``
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="tables, figures and the LaTeX report (gannorm.report.cli)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=None)
+    p = sub.add_parser("cost", help="FLOPs and GPU-hours of a config's grid (gannorm.cost)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -170,6 +173,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from gannorm.report.cli import main as report_main
 
         report_main(argv[1:])
+        return
+    if argv[:1] == ["cost"]:
+        from gannorm.cost import main as cost_main
+
+        cost_main(argv[1:])
         return
     args = build_parser().parse_args(argv)
     args.func(args)

@@ -60,7 +60,9 @@ def resolve_studies(config: dict[str, Any]) -> None:
 
 
 def check_config(config: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming the first inconsistent key of a validated config."""
+    """Resolve each study's paper (:func:`resolve_studies`), then raise :class:`ConfigError` naming
+    the first inconsistent key of a validated config."""
+    resolve_studies(config)
     datasets = config["datasets"]
     for name, spec in datasets.items():
         if spec.get("source") == "digits":

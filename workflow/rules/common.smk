@@ -4,10 +4,10 @@ import json
 
 import os
 
-from gannorm.config import check_config, resolve_studies
+from gannorm.config import check_config
 
-# Each study's paper (gannorm.studies) gives its architecture and, when the config names none, its variants.
-resolve_studies(config)
+# Each study's paper (gannorm.studies) gives its architecture and, when the config names none, its
+# variants; then the cross-checks a schema cannot express.
 check_config(config)
 
 RESULTS = f"results/{config['name']}"
