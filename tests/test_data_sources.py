@@ -375,14 +375,14 @@ def test_paper_config_is_valid_and_names_all_four_datasets():
 ])
 def test_config_rejects_inconsistent_datasets(dataset, match):
     config = {"name": "t", "datasets": {"d": dataset, "digits": {"source": "digits", "test_images": 10}},
-              "studies": {"s": {"dataset": "digits", "variants": ["vanilla"], "seeds": [0]}}}
+              "studies": {"s": {"paper": "xiang_li", "dataset": "digits", "variants": ["vanilla"], "seeds": [0]}}}
     with pytest.raises(ConfigError, match=match):
         check_config(validated(config))
 
 
 def test_config_checks_dcgan_sizes_of_real_datasets():
     config = {"name": "t", "datasets": {"sr": {"source": "imagenet", "test_images": 10}},
-              "studies": {"s": {"dataset": "sr", "variants": ["vanilla"], "seeds": [0]}}}
+              "studies": {"s": {"paper": "xiang_li", "dataset": "sr", "variants": ["vanilla"], "seeds": [0]}}}
     with pytest.raises(ConfigError, match="datasets.sr.size .*dcgan.*288"):
         check_config(validated(config))
 
@@ -400,7 +400,7 @@ SMALL_CONFIG = {
         "sr": {"source": "imagenet", "size": 64, "scale": 4, "max_images": 5, "test_images": 1},
         "patches": {"source": "photo_patches", "patches": 16, "test_images": 4},
     },
-    "studies": {"s": {"dataset": "cifar10", "variants": ["vanilla"], "seeds": [0], "train": {"eval_images": 5},
+    "studies": {"s": {"paper": "xiang_li", "dataset": "cifar10", "variants": ["vanilla"], "seeds": [0], "train": {"eval_images": 5},
                       "evaluate": {"images": 5, "reconstructions": 2}}},
 }
 
