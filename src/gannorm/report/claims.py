@@ -107,8 +107,7 @@ class PairResult:
         word = "lower" if mean >= 0 else "higher"
         out = f"{self.lower} {_fmt(abs(mean))}{unit} {word} than {self.higher}"
         low, high = self.interval()
-        if not math.isnan(low):
-            out += f", 95% CI [{_fmt(low)}, {_fmt(high)}]"
+        out += f", 95% CI [{_fmt(low)}, {_fmt(high)}]" if not math.isnan(low) else ", no interval from 1 seed"
         out += f", {self.n} seed{'s' if self.n != 1 else ''}"
         tested = [p for p in self.p_values if not math.isnan(p)]
         if tested:
