@@ -10,7 +10,7 @@ Per run folder (``runs/<study>/<arch>-<variant>/seed<k>``) it hashes (SHA-256):
   zip archive (name without the archive's top folder, and bytes), because torch names that folder
   after the file it writes to, which is a random temporary name (atomic writes), so the raw bytes
   of two identical checkpoints differ,
-* ``final_eval.json`` without timing keys (``wall_seconds``, ``seconds``).
+* ``final_eval.json`` without timing keys (``wall_seconds``, ``seconds``, ``timings``).
 
 Runs are keyed by study, variant and seed (not by the architecture in the folder name), so a
 layout change of the folder name still compares like with like. ``--compare`` prints every
@@ -28,7 +28,7 @@ import re
 import sys
 from pathlib import Path
 
-TIMING_KEYS = {"wall_seconds", "seconds", "elapsed_seconds"}
+TIMING_KEYS = {"wall_seconds", "seconds", "elapsed_seconds", "timings"}
 RUN_RE = re.compile(r"^(?:.+-)?(?P<variant>[^-]+)$")
 
 

@@ -29,6 +29,8 @@ for _study, _spec in STUDIES.items():
             results=RESULTS,
         log:
             f"{RESULTS}/logs/report/{_study}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/report/{_study}.tsv"
         conda:
             "../../envs/gannorm.yaml"
         shell:
@@ -50,6 +52,8 @@ rule report:
         name=config["name"],
     log:
         f"{RESULTS}/logs/report/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/report.tsv"
     conda:
         "../../envs/gannorm.yaml"
     shell:

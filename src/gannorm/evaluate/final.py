@@ -26,6 +26,7 @@ from gannorm.io import atomic_path, read_json, write_json
 from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.checkpoint import generator_from_checkpoint, load_checkpoint
 from gannorm.models.heads import UnitOutput
+from gannorm.timing import Phases
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -37,8 +38,11 @@ def _parameters_finite(module: torch.nn.Module) -> bool:
 
 
 def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, device: torch.device,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, phases: Phases | None = None) -> dict[str, Any]:
     """Evaluate ``best.pt`` and ``last.pt`` of a run folder; write and return ``final_eval.json``.
+
+    ``phases`` (:class:`gannorm.timing.Phases`, made here when not given) times the job; its
+    seconds are written as ``timings``.
 
     A generator with non-finite weights (a diverged run) is not optimised: its entry records
     ``mean: null`` and the run's outcome, so the workflow goes on and the report shows it.
@@ -47,6 +51,7 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
         FileNotFoundError / RuntimeError: a checkpoint or ``run.json`` is missing or unreadable.
         ValueError: ``evaluate.images`` exceeds the store's test images.
     """
+    phases = phases or Phases()
     run_dir = Path(run_dir)
     cfg = spec["evaluate"]
     run = read_json(run_dir / "run.json")
@@ -77,8 +82,9 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
             arrays[name] = np.full_like(arrays["targets"], np.nan)
         else:
             started = time.perf_counter()
-            rec = reconstruct(generator, targets, generator.latent, cfg["steps"], lr=cfg["lr"],
-                              batch_size=cfg["batch_size"], progress=progress)
+            with phases("evaluate"):
+                rec = reconstruct(generator, targets, generator.latent, cfg["steps"], lr=cfg["lr"],
+                                  batch_size=cfg["batch_size"], progress=progress)
             losses = rec.losses.double().numpy()
             entry.update(mean=_finite_or_none(float(losses.mean())),
                          per_image=[_finite_or_none(float(v)) for v in losses],
@@ -90,6 +96,7 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
     with atomic_path(run_dir / "reconstructions.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
+    result["timings"] = phases.as_dict()
     write_json(run_dir / "final_eval.json", result)
     return result
 
@@ -102,17 +109,18 @@ def evaluate_run(store_dir: str | Path, spec: dict[str, Any], run_dir: str | Pat
         StoreError / FileNotFoundError / RuntimeError: a missing or unreadable store, checkpoint or
             ``run.json`` (the message names the file).
     """
+    phases = Phases()
     architecture = spec.get("architecture", "dcgan")
     if architecture == "toy2d":
         from gannorm.data.toy2d import open_toy2d
         from gannorm.evaluate.toy2d import final_toy2d_evaluation
 
-        return final_toy2d_evaluation(open_toy2d(store_dir), spec, run_dir, device)
+        return final_toy2d_evaluation(open_toy2d(store_dir), spec, run_dir, device, phases=phases)
     from gannorm.data.store import open_store
 
     store = open_store(store_dir)
     if architecture == "sr":
         from gannorm.evaluate.sr import final_sr_evaluation
 
-        return final_sr_evaluation(store, spec, run_dir, device)
-    return final_evaluation(store, spec, run_dir, device)
+        return final_sr_evaluation(store, spec, run_dir, device, phases=phases)
+    return final_evaluation(store, spec, run_dir, device, phases=phases)

@@ -66,7 +66,7 @@ def generator_from_meta(state: dict[str, Any], device: torch.device | str) -> to
 
 
 def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, device: torch.device,
-                        progress: bool = True) -> dict[str, Any]:
+                        progress: bool = True, phases: "Phases | None" = None) -> dict[str, Any]:
     """Evaluate ``best.pt`` and ``last.pt`` of a super-resolution run folder; write and return
     ``final_eval.json`` (module docstring for the numbers and files).
 
@@ -92,6 +92,9 @@ def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path,
             monitor image, or a checkpoint of another architecture.
         VGGWeightsUnavailable: ImageNet VGG16 weights needed but missing offline.
     """
+    from gannorm.timing import Phases
+
+    phases = phases or Phases()
     run_dir = Path(run_dir)
     cfg = SRConfig.from_config(train=spec.get("train"), evaluate=spec.get("evaluate"))
     run = read_json(run_dir / "run.json")
@@ -144,7 +147,7 @@ def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path,
         started = time.perf_counter()
         output_range = tuple(generator.output_range)
         perceptual, mse, counts, kept = [], [], np.zeros_like(target_hist), []
-        with torch.no_grad():
+        with torch.no_grad(), phases("evaluate"):
             for start in range(0, n, batch):
                 rows = test[start:start + batch]
                 inputs = torch.from_numpy(store.inputs[rows].astype(np.float32) / 255.0).to(device)
@@ -176,5 +179,6 @@ def final_sr_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path,
     with atomic_path(run_dir / "reconstructions.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
+    result["timings"] = phases.as_dict()
     write_json(run_dir / "final_eval.json", result)
     return result

@@ -115,7 +115,7 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, data_std: np.ndarray) -> 
 
 
 def final_toy2d_evaluation(store: Toy2D | str | Path, spec: dict[str, Any], run_dir: str | Path,
-                           device: torch.device | str = "cpu") -> dict[str, Any]:
+                           device: torch.device | str = "cpu", phases: "Phases | None" = None) -> dict[str, Any]:
     """Evaluate ``best.pt`` and ``last.pt`` of a toy run folder; write and return ``final_eval.json``.
 
     ``spec["evaluate"]["images"]`` (default: all test points) generated points are compared with
@@ -130,6 +130,9 @@ def final_toy2d_evaluation(store: Toy2D | str | Path, spec: dict[str, Any], run_
         FileNotFoundError / RuntimeError: ``run.json`` or a checkpoint is missing or unreadable.
         ValueError: ``evaluate.images`` exceeds the test points.
     """
+    from gannorm.timing import Phases
+
+    phases = phases or Phases()
     device = torch.device(device)
     run_dir = Path(run_dir)
     store = open_toy2d(store)
@@ -165,11 +168,12 @@ def final_toy2d_evaluation(store: Toy2D | str | Path, spec: dict[str, Any], run_
                          **sample_metrics(np.full((n, 2), np.nan), real_test, data_std))
             fake = np.full((n, 2), np.nan, dtype=np.float32)
         else:
-            with torch.no_grad():
-                fake = generator(z.to(device)).float().cpu().numpy()
-            losses = population_losses(generator, discriminator, real_pop, z_pop.to(device), meta["variant"])
-            gap = None if losses["d_loss"] is None else abs(losses["d_loss"] - LN2)
-            entry.update(**losses, abs_d_loss_minus_ln2=gap, **sample_metrics(fake, real_test, data_std))
+            with phases("evaluate"):
+                with torch.no_grad():
+                    fake = generator(z.to(device)).float().cpu().numpy()
+                losses = population_losses(generator, discriminator, real_pop, z_pop.to(device), meta["variant"])
+                gap = None if losses["d_loss"] is None else abs(losses["d_loss"] - LN2)
+                entry.update(**losses, abs_d_loss_minus_ln2=gap, **sample_metrics(fake, real_test, data_std))
         arrays["fake" if name == "last" else "fake_best"] = fake
         result["checkpoints"][name] = entry
     last = result["checkpoints"]["last"]
@@ -177,5 +181,6 @@ def final_toy2d_evaluation(store: Toy2D | str | Path, spec: dict[str, Any], run_
     with atomic_path(run_dir / "reconstructions.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
+    result["timings"] = phases.as_dict()
     write_json(run_dir / "final_eval.json", result)
     return result

@@ -108,7 +108,8 @@ class GANObjective(Objective):
         g_loss.backward()
         self.opt_g.step()
         clip_slopes(self.generator)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        d_value, g_value = torch.stack([d_loss.detach(), g_loss.detach()]).tolist()  # one host sync
+        return {"d_loss": d_value, "g_loss": g_value}
 
     def running_eval(self) -> float:
         t_cfg = self.spec["train"]

@@ -51,8 +51,9 @@ import numpy as np
 import torch
 
 from gannorm.data.store import Store
-from gannorm.io import atomic_path, write_json
+from gannorm.io import atomic_path, save_image_grid, write_json
 from gannorm.provenance import provenance
+from gannorm.timing import Phases
 from gannorm.models.checkpoint import save_checkpoint
 from gannorm.train.checkpoint import load_resume, save_resume
 
@@ -214,9 +215,9 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
         ValueError: the store has fewer training images than a batch, or too few test images.
         TrainingInterrupted: SIGTERM arrived; the resume checkpoint was written first.
     """
-    from torchvision.utils import save_image
     from tqdm import tqdm
 
+    phases = Phases()
     out_dir = Path(out_dir)
     resume_dir = out_dir / "resume"
     for sub in ("checkpoints", "samples", "snapshots"):
@@ -238,7 +239,8 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     rng = torch.Generator().manual_seed(seed)
     if objective_cls is None:
         objective_cls = objective_class(architecture)
-    objective = objective_cls(store, spec, variant, seed, device, rng)
+    with phases("setup"):
+        objective = objective_cls(store, spec, variant, seed, device, rng)
     modules, optimizers = objective.modules(), objective.optimizers()
     columns = ("iteration", "wall_seconds", *objective.columns, objective.running_column)
     model_meta = objective.model_meta
@@ -257,13 +259,15 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
         with atomic_path(out_dir / sub / name) as tmp:
             shutil.copyfile(resume_dir / sub / name, tmp)
 
+    @phases.timed("samples")
     def save_samples(iteration: int) -> None:
         with torch.no_grad():
             images = objective.samples().float().cpu()
         save_artifact("samples", f"iter{iteration:07d}.png",
-                      lambda tmp: save_image(images, tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=1,
-                                             format="png"))
+                      lambda tmp: save_image_grid(images.numpy(), tmp, nrow=int(math.ceil(math.sqrt(len(images)))),
+                                                  padding=1))
 
+    @phases.timed("samples")
     def save_snapshot(iteration: int) -> None:
         with torch.no_grad():
             arrays = objective.snapshot(iteration)
@@ -285,17 +289,21 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
 
     def log_row(iteration: int, values: dict[str, float] | None, evaluate: bool, write: bool = False) -> None:
         nonlocal best_state
-        running = objective.running_eval() if evaluate else None
+        with phases("running_eval"):
+            running = objective.running_eval() if evaluate else None
         rows.append({"iteration": iteration, "wall_seconds": clock(), **(values or {}),
                      objective.running_column: running})
         if running is not None and math.isfinite(running) and running < best["loss"]:
             best.update(iteration=iteration, loss=running)
-            state = checkpoint_state(iteration, running)
-            save_checkpoint(out_dir / "checkpoints" / "best.pt", state)
-            best_state = {k: _cpu_copy(v) if k in modules else v for k, v in state.items()}
+            with phases("writes"):
+                state = checkpoint_state(iteration, running)
+                save_checkpoint(out_dir / "checkpoints" / "best.pt", state)
+                best_state = {k: _cpu_copy(v) if k in modules else v for k, v in state.items()}
         if evaluate or write:
-            write_metrics(out_dir / "metrics.csv", rows, columns)
+            with phases("writes"):
+                write_metrics(out_dir / "metrics.csv", rows, columns)
 
+    @phases.timed("writes")
     def write_resume(iteration: int) -> Path:
         nonlocal checkpoints_written
         write_metrics(out_dir / "metrics.csv", rows, columns)
@@ -361,7 +369,8 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                file=sys.stderr, disable=not progress, initial=start, total=iterations)
     with _SigtermFlag() as sigterm:
         for iteration in bar:
-            values = objective.step(iteration)
+            with phases("steps"):
+                values = objective.step(iteration)
             done = iteration
             if not all(math.isfinite(v) for v in values.values()):
                 outcome = "diverged"
@@ -415,7 +424,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                       "attempts": len(resumed_from) + 1},
            "model": model_meta, "config": spec,
            "store": {"directory": str(store.directory), "shape": store.meta["shape"]},
-           **provenance(device)}
+           **provenance(device), "timings": phases.as_dict()}
     write_json(out_dir / "run.json", run)
     if resume_dir.exists():
         shutil.rmtree(resume_dir)  # the run is finished; its outputs are complete

@@ -60,6 +60,7 @@ from gannorm.models.checkpoint import save_checkpoint
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
 from gannorm.models.toy2d_config import Toy2DConfig
 from gannorm.provenance import provenance
+from gannorm.timing import Phases
 from gannorm.train.loop import seed_everything, write_metrics
 
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "mean_shift_x", "mean_shift_y", "running_energy")
@@ -143,6 +144,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     """
     from tqdm import tqdm
 
+    phases = Phases()
     device = torch.device(device)
     store = open_toy2d(store)
     vspec = variant_spec(variant)
@@ -200,14 +202,17 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     def log_row(iteration: int, values: dict[str, float | None], evaluate: bool) -> None:
         running = None
         if evaluate:
-            fake = generate_fixed()[:eval_count]
-            value = energy_distance(fake, eval_real)
-            running = value if math.isfinite(value) else None
+            with phases("running_eval"):
+                fake = generate_fixed()[:eval_count]
+                value = energy_distance(fake, eval_real)
+                running = value if math.isfinite(value) else None
         rows.append({"iteration": iteration, "wall_seconds": clock(), **values, "running_energy": running})
         if running is not None and running < best["running"]:
             best.update(iteration=iteration, running=running, state=checkpoint_state(iteration, running))
-        write_metrics(out_dir / "metrics.csv", rows, METRIC_COLUMNS)
+        with phases("writes"):
+            write_metrics(out_dir / "metrics.csv", rows, METRIC_COLUMNS)
 
+    @phases.timed("samples")
     def save_samples(iteration: int) -> None:
         fake = generate_fixed()[:n_samples]
         scatter_png(out_dir / "samples" / f"iter{iteration:07d}.png", store.train[:n_samples], fake,
@@ -223,6 +228,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     discriminator.train()
     bar = tqdm(range(1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
                file=sys.stderr, disable=not progress)
+    step_started = time.perf_counter()
     for iteration in bar:
         real = real_all  # the full population, every iteration
         z = torch.randn(population, generator.latent, generator=rng).to(device)
@@ -250,6 +256,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
         d_value, g_value = d_loss.item(), g_loss.item()
         shift = (fake.double().mean(dim=0) - real_mean).cpu().tolist()
         done = iteration
+        phases.seconds["steps"] = phases.seconds.get("steps", 0.0) + time.perf_counter() - step_started
         if not (math.isfinite(d_value) and math.isfinite(g_value) and all(math.isfinite(s) for s in shift)):
             outcome = "diverged"
             log_row(iteration, {"d_loss": d_value, "g_loss": g_value, "mean_shift_x": shift[0],
@@ -270,6 +277,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
             bar.set_postfix(d=f"{rows[-1]['d_loss']:.3f}", g=f"{rows[-1]['g_loss']:.3f}")
         if iteration % sample_every == 0 or iteration == iterations:
             save_samples(iteration)
+        step_started = time.perf_counter()
     bar.close()
 
     last_running = next((r["running_energy"] for r in reversed(rows) if r["running_energy"] is not None), None)
@@ -291,6 +299,6 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
            "train": t_cfg, "config": spec, "model": meta,
            "store": {"directory": str(store.directory), "count": store.meta.get("count"),
                      "train_count": population, "test_count": len(store.test)},
-           **provenance(device)}
+           **provenance(device), "timings": phases.as_dict()}
     write_json(out_dir / "run.json", run)
     return result

@@ -280,8 +280,9 @@ class WGANGPObjective(Objective):
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent, generator=self.rng).to(self.device)
 
-    def critic_step(self) -> tuple[float, float]:
-        """One critic update on a fresh real batch and fresh z; returns ``(mean D(fake) - mean D(real), GP)``."""
+    def critic_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One critic update on a fresh real batch and fresh z; returns ``(mean D(fake) - mean D(real), GP)``
+        as detached 0-d tensors on the device (no host sync here)."""
         real = from_unit(self.sampler.next(), self.output_range)
         with torch.no_grad():
             fake = self.generator(self._z(real.shape[0]))
@@ -290,11 +291,11 @@ class WGANGPObjective(Objective):
         self.opt_d.zero_grad(set_to_none=True)
         (wasserstein + self.gp_weight * penalty).backward()
         self.opt_d.step()
-        return wasserstein.item(), penalty.item()
+        return wasserstein.detach(), penalty.detach()
 
-    def generator_step(self) -> float:
+    def generator_step(self) -> torch.Tensor:
         """One generator update on ``generator_batch_size`` fresh z with loss ``-mean D(G(z))``;
-        returns the loss."""
+        returns the loss (detached 0-d tensor)."""
         requires = [p.requires_grad for p in self.critic.parameters()]
         for p in self.critic.parameters():
             p.requires_grad_(False)  # no critic gradients in the generator update
@@ -306,7 +307,7 @@ class WGANGPObjective(Objective):
         finally:
             for p, r in zip(self.critic.parameters(), requires):
                 p.requires_grad_(r)
-        return loss.item()
+        return loss.detach()
 
     def step(self, iteration: int) -> dict[str, float]:
         """Generator iteration ``iteration`` (1-based): ``schedule(iteration)`` critic updates, then one
@@ -316,11 +317,12 @@ class WGANGPObjective(Objective):
             for group in opt.param_groups:
                 group["lr"] = lr
         n_critic = self.schedule(iteration)
+        losses = [value for _ in range(n_critic) for value in self.critic_step()]
+        losses.append(self.generator_step())
+        *critic, g_loss = torch.stack(losses).tolist()  # one host sync per generator iteration
         w_sum = gp_sum = 0.0
-        for _ in range(n_critic):
-            w, gp = self.critic_step()
+        for w, gp in zip(critic[0::2], critic[1::2]):
             w_sum, gp_sum = w_sum + w, gp_sum + gp
-        g_loss = self.generator_step()
         return {"critic_loss": w_sum / n_critic, "gradient_penalty": gp_sum / n_critic, "g_loss": g_loss,
                 "critic_iterations": float(n_critic)}
 
