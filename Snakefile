@@ -1,6 +1,7 @@
 # gannorm: normalization in GANs, from data to report (DESIGN.md).
 #   snakemake --cores all                                   the embedded demo (config.yaml)
 #   snakemake --cores all --configfile configs/smoke.yaml   the CI-sized run
+import os
 import sys
 
 from snakemake.utils import min_version, validate
@@ -26,6 +27,26 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+# The fork server (config fork_server, CPU only; gannorm.forkserver): started before the first job,
+# stopped at the end. Jobs find it through GANNORM_FORK_SERVER in their environment and run in their
+# own processes when it is not there.
+if config.get("fork_server") and config["device"] == "cpu" and not workflow.non_local_exec_or_dryrun:
+    from gannorm import forkserver
+
+    FORK_SERVER = str(forkserver.socket_path(f"{os.getcwd()}:{RESULTS}"))
+
+    onstart:
+        os.makedirs(f"{RESULTS}/logs", exist_ok=True)
+        if forkserver.start(FORK_SERVER, idle_exit=60, log=f"{RESULTS}/logs/fork_server.log"):
+            os.environ["GANNORM_FORK_SERVER"] = FORK_SERVER
+
+    onsuccess:
+        forkserver.stop(FORK_SERVER)
+
+    onerror:
+        forkserver.stop(FORK_SERVER)
 
 
 rule all:

@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("GANNORM_FORK_SERVER") and argv[:1] in (["train"], ["evaluate"]):
+        from gannorm.forkserver import run_via_server  # no torch here: the server has it imported
+
+        code = run_via_server(os.environ["GANNORM_FORK_SERVER"], argv)
+        if code is not None:
+            raise SystemExit(code)
     if argv[:1] == ["report"]:
         from gannorm.report.cli import main as report_main
 
