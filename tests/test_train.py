@@ -88,3 +88,41 @@ def test_final_evaluation_scores_best_and_last(digits_store, small_study, tmp_pa
     assert arrays["targets"].shape == arrays["best"].shape == arrays["last"].shape == (3, 1, 16, 16)
     expected = digits_store.as_float(digits_store.test_indices[:3])
     assert np.array_equal(arrays["targets"], expected)
+
+
+def test_precision_sets_tf32_flags_and_rejects_unknown_values():
+    from gannorm.provenance import set_precision
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    try:
+        set_precision("fp32")
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        set_precision("tf32")
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        with pytest.raises(ValueError, match="train.precision must be one of"):
+            set_precision("fp16")
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_fp32_and_tf32_are_the_same_bits_on_a_cpu_and_bf16_trains(digits_store, small_study, tmp_path):
+    drop = lambda rows: [{k: v for k, v in row.items() if k != "wall_seconds"} for row in rows]  # noqa: E731
+    runs = {}
+    for precision in ("fp32", "tf32", "bf16"):
+        spec = {**small_study, "train": {**small_study["train"], "precision": precision}}
+        result = _train(digits_store, spec, tmp_path / precision)
+        assert result.outcome == "completed"
+        assert json.loads((tmp_path / precision / "run.json").read_text())["precision"] == precision
+        runs[precision] = drop(_metrics(tmp_path / precision / "metrics.csv"))
+    assert runs["fp32"] == runs["tf32"]
+    assert runs["bf16"] != runs["fp32"]  # the steps ran under bfloat16 autocast
+
+
+def test_toy2d_refuses_bf16(tmp_path):
+    from gannorm.data.toy2d import prepare_toy2d
+    from gannorm.train.toy2d import train_toy2d
+
+    store = prepare_toy2d({"points": 512, "test_images": 256}, tmp_path / "toy")
+    with pytest.raises(ValueError, match="train.precision = 'bf16'"):
+        train_toy2d(store, {"train": {"iterations": 2, "precision": "bf16"}}, study="t", variant="no_bn", seed=0,
+                    out_dir=tmp_path / "run", progress=False)

@@ -92,6 +92,34 @@ def provenance(device: torch.device) -> dict[str, Any]:
             "command": " ".join(sys.argv)}
 
 
+#: Values of ``train.precision`` (config schema).
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def set_precision(precision: str) -> None:
+    """Set this process's float32 matmul and cuDNN convolution arithmetic for ``train.precision``:
+    ``fp32`` turns TF32 off (the papers' arithmetic), ``tf32`` and ``bf16`` allow it (``bf16``
+    additionally runs training steps under autocast, see :func:`autocast_for`). No effect on a CPU.
+
+    Raises:
+        ValueError: not one of :data:`PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    allow = precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
+def autocast_for(precision: str, device: torch.device):  # noqa: ANN201
+    """The context a training step runs in: bfloat16 autocast on ``device`` for ``bf16``, else none."""
+    import contextlib
+
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def resolve_device(name: str, claim: bool = True) -> torch.device:
     """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is an error.
 

@@ -109,7 +109,11 @@ def evaluate_run(store_dir: str | Path, spec: dict[str, Any], run_dir: str | Pat
         StoreError / FileNotFoundError / RuntimeError: a missing or unreadable store, checkpoint or
             ``run.json`` (the message names the file).
     """
+    from gannorm.provenance import set_precision
+
     phases = Phases()
+    # Evaluations never autocast: bf16 training is evaluated in float32 (TF32 as the config allows).
+    set_precision("fp32" if (spec.get("train") or {}).get("precision") == "fp32" else "tf32")
     architecture = spec.get("architecture", "dcgan")
     if architecture == "toy2d":
         from gannorm.data.toy2d import open_toy2d

@@ -45,10 +45,10 @@ def make_optimizer(parameters, t_cfg: dict[str, Any],
     kind = defaults.lookup("train", t_cfg, "optimizer")
     if kind == "rmsprop":
         return torch.optim.RMSprop(parameters, lr=t_cfg["lr"], alpha=defaults.lookup("train", t_cfg, "rmsprop_alpha"),
-                                   eps=defaults.lookup("train", t_cfg, "rmsprop_eps"))
+                                   eps=defaults.lookup("train", t_cfg, "rmsprop_eps"), foreach=True)
     if kind == "adam":
         betas = tuple(defaults.lookup("train", t_cfg, "adam_betas"))
-        return torch.optim.Adam(parameters, lr=t_cfg["lr"], betas=betas)
+        return torch.optim.Adam(parameters, lr=t_cfg["lr"], betas=betas, foreach=True)
     raise ValueError(f"train.optimizer: {kind!r} is not an optimizer; use rmsprop or adam")
 
 

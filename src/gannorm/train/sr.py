@@ -138,9 +138,9 @@ def _optimizer(params, cfg: SRConfig) -> torch.optim.Optimizer:  # noqa: ANN001
         betas = tuple(float(b) for b in cfg.adam_betas)
         if len(betas) != 2:
             raise ValueError(f"train.adam_betas must be two numbers, got {betas}")
-        return torch.optim.Adam(params, lr=lr, betas=betas)
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=float(cfg.rmsprop_alpha), eps=float(cfg.rmsprop_eps))
+        return torch.optim.RMSprop(params, lr=lr, alpha=float(cfg.rmsprop_alpha), eps=float(cfg.rmsprop_eps), foreach=True)
     raise ValueError(f"train.optimizer must be 'adam' or 'rmsprop' for super-resolution, got {kind!r}")
 
 

@@ -59,7 +59,7 @@ from gannorm.metrics.energy import energy_distance
 from gannorm.models.checkpoint import save_checkpoint
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
 from gannorm.models.toy2d_config import Toy2DConfig
-from gannorm.provenance import provenance
+from gannorm.provenance import provenance, set_precision
 from gannorm.timing import Phases
 from gannorm.train.loop import seed_everything, write_metrics
 
@@ -159,6 +159,9 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
 
     if t_cfg["optimizer"] != "adam":
         raise ValueError(f"train.optimizer = {t_cfg['optimizer']!r}: the toy2d study trains with Adam (post)")
+    if t_cfg.get("precision") == "bf16":
+        raise ValueError("train.precision = 'bf16': the toy2d loop trains in float32 only (use fp32 or tf32)")
+    set_precision(str(t_cfg.get("precision") or "tf32"))
     population = len(store.train)
     eval_count = int(t_cfg["eval_images"])
     if eval_count > len(store.test):
@@ -170,7 +173,7 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
     model_cfg = dict(spec.get("model") or {})
     generator, discriminator = build(variant, model_cfg, data_info)
     generator, discriminator = generator.to(device), discriminator.to(device)
-    adam = dict(lr=float(t_cfg["lr"]), betas=tuple(float(b) for b in t_cfg["adam_betas"]), eps=float(t_cfg["adam_eps"]))
+    adam = dict(lr=float(t_cfg["lr"]), betas=tuple(float(b) for b in t_cfg["adam_betas"]), eps=float(t_cfg["adam_eps"]), foreach=True)
     opt_g = torch.optim.Adam(generator.parameters(), **adam)
     opt_d = torch.optim.Adam(discriminator.parameters(), **adam)
     meta = {"architecture": "toy2d", "variant": variant, "model": model_cfg, "data": data_info}
@@ -253,8 +256,9 @@ def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, 
         d_loss.backward()
         opt_d.step()
 
-        d_value, g_value = d_loss.item(), g_loss.item()
-        shift = (fake.double().mean(dim=0) - real_mean).cpu().tolist()
+        # One host sync per iteration: both losses (float32, exact in float64) and the mean shift.
+        d_value, g_value, *shift = torch.cat([torch.stack([d_loss.detach(), g_loss.detach()]).double(),
+                                              fake.double().mean(dim=0) - real_mean]).tolist()
         done = iteration
         phases.seconds["steps"] = phases.seconds.get("steps", 0.0) + time.perf_counter() - step_started
         if not (math.isfinite(d_value) and math.isfinite(g_value) and all(math.isfinite(s) for s in shift)):
