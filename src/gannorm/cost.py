@@ -38,6 +38,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from gannorm.one_step import (COUNT_IMAGES, GAN, WGAN_GP, make_objective, sr_training_step,  # noqa: F401
+                              synthetic_store, toy2d_training_step)
+
 #: H100 SXM dense fp32 (non-tensor-core) peak, FLOP/s (NVIDIA H100 datasheet), and the share of it
 #: assumed without ``--gpu-table``: 40 %, i.e. 26.8 TFLOP/s.
 H100_FP32_PEAK = 67e12
@@ -47,13 +50,9 @@ ASSUMED_THROUGHPUT = ASSUMED_UTILISATION * H100_FP32_PEAK
 SOURCE_CHANNELS = {"cifar10": 3, "celeba": 3, "lsun": 3, "imagenet": 3, "photo_patches": 3, "digits": 1}
 #: The config schema, relative to the repository root (and to the working directory).
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
-#: Images an evaluation step is counted on (the count is divided by it).
-COUNT_IMAGES = 2
 #: Precisions of ``benchmarks/gpu.py``.
 PRECISIONS = ("fp32", "tf32", "bf16")
 PFLOP = 1e15
-WGAN_GP = ("iwgan", "wgan_resnet")
-GAN = ("dcgan", "resnet", "mlp")
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
@@ -61,7 +60,7 @@ def count_flops(fn: Callable[[], Any]) -> int:
     backward and double backward, two per multiply-add; elementwise work, normalisation and
     optimiser updates count nothing. Every FLOP is attributed to ``Global``: the counter's module
     tracker is replaced, because its backward hooks break ``torch.autograd.grad`` on a leaf input
-    (the gradient penalty's ``x_hat``). On meta tensors ``.item()`` (the objectives' logging) returns 1."""
+    (the gradient penalty's ``x_hat``). On meta tensors ``.item()`` and ``.tolist()`` (the objectives' logging) return ones."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import FlopCounterMode
@@ -70,6 +69,9 @@ def count_flops(fn: Callable[[], Any]) -> int:
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
             if func is torch.ops.aten._local_scalar_dense.default and args[0].device.type == "meta":
                 return True if args[0].dtype == torch.bool else (1.0 if args[0].is_floating_point() else 1)
+            if (func is torch.ops.aten._to_copy.default and args[0].device.type == "meta"
+                    and str((kwargs or {}).get("device", "meta")) == "cpu"):  # .tolist() / .cpu() of a loss
+                return torch.ones(args[0].shape, dtype=(kwargs or {}).get("dtype") or args[0].dtype)
             return func(*args, **(kwargs or {}))
 
     counter = FlopCounterMode(display=False)
@@ -98,50 +100,6 @@ def data_facts(dataset: dict[str, Any]) -> dict[str, Any]:
     scale = dataset.get("scale") or (4 if source == "imagenet" else None)
     return {"size": size, "channels": channels, "mean_pm1": [0.0] * channels, "std_pm1": [0.5] * channels,
             "input_size": size // int(scale) if scale else None}
-
-
-def synthetic_store(data: dict[str, Any], train_images: int, test_images: int = 1, seed: int | None = None) -> Any:
-    """An in-memory :class:`gannorm.data.store.Store` of ``data``'s shape: uint8
-    ``(train_images + test_images, C, size, size)`` zeros, or uniform noise drawn with ``seed``; the
-    last ``test_images`` are the test split."""
-    import numpy as np
-
-    from gannorm.data.store import Store
-
-    n, c, s = train_images + test_images, int(data["channels"]), int(data["size"])
-    images = (np.zeros((n, c, s, s), dtype=np.uint8) if seed is None
-              else np.random.default_rng(seed).integers(0, 256, size=(n, c, s, s), dtype=np.uint8))
-    meta = {"mean_pm1": list(data["mean_pm1"]), "std_pm1": list(data["std_pm1"]), "count": n,
-            "shape": [n, c, s, s], "split": {"train_count": train_images, "test_count": test_images}}
-    return Store(Path("<synthetic>"), meta, images, np.arange(train_images), np.arange(train_images, n))
-
-
-def make_objective(study: dict[str, Any], variant: str, data: dict[str, Any], device: Any,
-                   train_images: int | None = None, seed: int = 0, noise: bool = False) -> Any:
-    """The study's training objective (:func:`gannorm.train.loop.objective_class`: GAN or WGAN-GP)
-    for ``variant`` on ``device``, on a :func:`synthetic_store` of ``train_images`` images (default
-    one batch; noise when ``noise``). On ``torch.device("meta")`` the networks are built there.
-
-    Raises:
-        ValueError: an architecture without such an objective (``sr``, ``toy2d``).
-    """
-    import torch
-
-    from gannorm.train.loop import objective_class
-    from gannorm.train.wgan_gp import train_defaults
-
-    architecture = study["architecture"]
-    if architecture not in GAN + WGAN_GP:
-        raise ValueError(f"architecture {architecture!r} has no store-only objective; see cell_flops")
-    spec = json.loads(json.dumps(study))  # the running evaluation is counted apart: 1 image, 1 sample
-    spec.setdefault("train", {}).update(eval_images=1, samples=1)
-    batch = (int(train_defaults(architecture).lookup("train", spec["train"], "batch_size"))
-             if architecture in WGAN_GP else int(spec["train"].get("batch_size") or 32))
-    store = synthetic_store(data, train_images or batch, seed=seed if noise else None)
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    with device if device.type == "meta" else contextlib.nullcontext():
-        return objective_class(architecture)(store, spec, variant, seed, device, torch.Generator().manual_seed(seed))
 
 
 def reconstruction_flops(generator: Any, channels: int, size: int, latent: int, device: Any = "meta",
@@ -229,30 +187,12 @@ def _gan_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> Cell
 
 
 def _sr_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
-    """Super-resolution: the body of :meth:`gannorm.train.sr.SRObjective.step` (generator, perceptual
-    loss on VGG16 to conv3_1, backward) and of its evaluations (forwards), on meta with a random VGG16
-    of the same shapes (ImageNet weights change no FLOP)."""
-    import torch
-
-    from gannorm.metrics.perceptual import perceptual_loss_for
-    from gannorm.models.heads import to_unit
-    from gannorm.models.sr import build
+    """Super-resolution: :func:`sr_training_step` counted on meta (its evaluation per test pair)."""
     from gannorm.models.sr_config import SRConfig
 
     cfg = SRConfig.from_config(train=study.get("train"), evaluate=study.get("evaluate"))
-    model_cfg = {**dict(study.get("model") or {}), "vgg_weights": "random"}
-    with torch.device("meta"):
-        generator = build(variant, model_cfg, data)[0]
-        loss = perceptual_loss_for({**study, "model": model_cfg}, model_cfg)
-        inputs = torch.zeros(int(cfg.batch_size), data["channels"], data["input_size"], data["input_size"])
-        targets = torch.zeros(int(cfg.batch_size), data["channels"], data["size"], data["size"])
-    out_range = tuple(float(v) for v in generator.output_range)
-
-    def evaluate() -> None:
-        with torch.no_grad():
-            loss.per_image(to_unit(generator.eval()(inputs[:COUNT_IMAGES]), out_range), targets[:COUNT_IMAGES])
-
-    iteration = float(count_flops(lambda: loss(to_unit(generator.train()(inputs), out_range), targets).backward()))
+    train, evaluate = sr_training_step(study, variant, data)
+    iteration = float(count_flops(train))
     per_pair = count_flops(evaluate) / COUNT_IMAGES
     iterations = int(study["train"]["iterations"])
     evals = running_evaluations(iterations, study["train"]["eval_every"])
@@ -262,31 +202,11 @@ def _sr_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellF
 
 
 def _toy2d_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
-    """The 2-D toy: the body of :func:`gannorm.train.toy2d.train_toy2d`'s loop (the G step through D
-    as the variant's G step sees it, then the D step on split or joint batches) on the full
-    training population; its evaluations (a NumPy energy distance) are not counted."""
-    import torch
-    import torch.nn.functional as F
-
-    from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
+    """The 2-D toy: :func:`toy2d_training_step` counted on meta; its evaluations (a NumPy energy
+    distance) are not counted."""
     from gannorm.train.toy2d import train_config
 
-    vspec = variant_spec(variant)
-    with torch.device("meta"):
-        generator, discriminator = build(variant, dict(study.get("model") or {}), data)
-        real, z = torch.zeros(int(data["points"]), 2), torch.zeros(int(data["points"]), generator.latent)
-
-    def step() -> None:
-        discriminator.requires_grad_(False)
-        fake = generator(z)
-        logits = generator_view(discriminator, fake, real, vspec)
-        (-F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))).backward()
-        discriminator.requires_grad_(True)
-        fake_logits, real_logits = discriminate(discriminator, fake.detach(), real, vspec.d_batch)
-        F.binary_cross_entropy_with_logits(torch.cat([fake_logits, real_logits]), torch.cat(
-            [torch.zeros_like(fake_logits), torch.ones_like(real_logits)])).backward()
-
-    iteration = float(count_flops(step))
+    iteration = float(count_flops(toy2d_training_step(study, variant, data)))
     t_cfg = train_config(study)
     iterations = int(t_cfg["iterations"])
     evals = running_evaluations(iterations, t_cfg.get("eval_every") or t_cfg["log_every"])
