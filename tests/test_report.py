@@ -397,3 +397,21 @@ def test_build_without_latexmk_names_packages(written, monkeypatch):
     monkeypatch.setattr(latex.shutil, "which", lambda name: None)
     with pytest.raises(latex.LatexError, match="latexmk not found.*texlive-latex-extra"):
         _build(written[0])
+
+
+def test_learning_says_per_run_whether_the_best_running_evaluation_beat_iteration_0(tmp_path):
+    from gannorm.report.runs import learning
+
+    dirs = [write_run(tmp_path, STUDY, "batch", 0, config=GAN_CONFIG,
+                      metrics={"iteration": [0, 50, 100], "running_recon": [0.2, 0.1, 0.15]}),
+            write_run(tmp_path, STUDY, "weight", 1, config=GAN_CONFIG,
+                      metrics={"iteration": [0, 50, 100], "running_recon": [0.2, 0.25, np.nan]}),
+            write_run(tmp_path, STUDY, "vanilla", 2, config=GAN_CONFIG, metrics={"iteration": [50], "d_loss": [1.0]})]
+    checks = [learning(run) for run in load_runs(dirs)]
+    assert [c.learned for c in checks] == [True, False, False]
+    assert (checks[0].first, checks[0].best) == (0.2, 0.1)
+    assert math.isnan(checks[2].first)
+    paragraph = latex.learning_paragraph(checks)
+    assert paragraph.startswith("\\paragraph{Learning.} 1 of 3 runs learned")
+    assert "weight seed 1: best 0.2 vs 0.2 at iteration 0" in paragraph and "vanilla seed 2" in paragraph
+    assert "batch seed 0" not in paragraph

@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 def _study(args: argparse.Namespace) -> None:
     from gannorm.io import read_json
     from gannorm.report.latex import write_study
-    from gannorm.report.runs import load_runs
+    from gannorm.report.runs import learning, load_runs
     from gannorm.studies import get
 
     runs = load_runs(args.runs)
@@ -52,6 +52,10 @@ def _study(args: argparse.Namespace) -> None:
     for run in runs:
         if run["outcome"] != "completed":
             print(f"note: {run['run_dir']}: outcome {run['outcome']}")
+    checks = [learning(run) for run in runs]
+    failed = [c.text() for c in checks if not c.learned]
+    print(f"{args.study}: {len(checks) - len(failed)} of {len(checks)} runs learned (best running evaluation below "
+          f"iteration 0's)" + ("; did not: " + "; ".join(failed) if failed else ""))
     for verdict in results:
         print(f"{args.study}: {verdict.text()}")
 

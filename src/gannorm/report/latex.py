@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from gannorm.models.configs import ARCHITECTURE_CONFIGS
 from gannorm.report import claims as claims_engine
-from gannorm.report.runs import QUANTITIES, ReportOptions, measure
+from gannorm.report.runs import QUANTITIES, Learning, ReportOptions, learning, measure
 from gannorm.report.text import escape_latex, format_number, format_value, write_text
 from gannorm.studies import Published, Setting, Study, table_stem
 
@@ -89,6 +89,16 @@ def summary(spec: Study, runs: Sequence[dict[str, Any]], options: ReportOptions)
     return (f"\\paragraph{{Summary.}} {escape_latex(quantity.label[0].upper() + quantity.label[1:])}"
             f"{' (' + escape_latex(quantity.unit) + ')' if quantity.unit else ''}, mean $\\pm$ sample standard "
             f"deviation over seeds: " + "; ".join(parts) + ".\n")
+
+
+def learning_paragraph(checks: Sequence[Learning]) -> str:
+    """How many runs learned (best running evaluation below iteration 0's), naming those that did not."""
+    failed = [c for c in checks if not c.learned]
+    text = (f"\\paragraph{{Learning.}} {len(checks) - len(failed)} of {len(checks)} runs learned: their best running "
+            "evaluation is below its value at iteration 0")
+    if failed:
+        text += "; did not: " + "; ".join(escape_latex(c.text()) for c in failed)
+    return text + ".\n"
 
 
 def setting_paragraph(published: Published | None, ours: Setting | None) -> str:
@@ -173,6 +183,7 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
                           root / "tables" / f"{stem}.tex", f"tab:{stem}")
         parts.append(f"\\input{{tables/{stem}}}\n")
     parts.append(summary(spec, runs, options))
+    parts.append(learning_paragraph([learning(run) for run in runs]))
     parts.append(setting_paragraph(published, ours))
     text, results = verdicts(spec, runs, options, published)
     parts.append(text)

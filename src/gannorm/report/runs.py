@@ -126,6 +126,38 @@ def series(metrics: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     return rows["iteration"].to_numpy(dtype=float), rows[column].to_numpy(dtype=float)
 
 
+@dataclass(frozen=True)
+class Learning:
+    """Whether a run learned: its best running evaluation (``run.json``'s ``running_column``, the
+    lowest finite logged value) is below its value at iteration 0. ``first`` / ``best`` are NaN when
+    the run logged none; ``learned`` is then False."""
+
+    variant: str
+    seed: int
+    outcome: str
+    first: float
+    best: float
+
+    @property
+    def learned(self) -> bool:
+        return math.isfinite(self.first) and math.isfinite(self.best) and self.best < self.first
+
+    def text(self) -> str:
+        """``"<variant> seed <k>: best <b> vs <f> at iteration 0"`` (plus the outcome when not completed)."""
+        out = f"{self.variant} seed {self.seed}: best {self.best:.4g} vs {self.first:.4g} at iteration 0"
+        return out + ("" if self.outcome == "completed" else f" ({self.outcome})")
+
+
+def learning(run: dict[str, Any]) -> Learning:
+    """:class:`Learning` of one :func:`load_run` record (reads its ``metrics.csv``)."""
+    column = run["run"].get("running_column") or "running_recon"
+    its, values = series(read_metrics(run["run_dir"]), column)
+    first = float(values[0]) if len(its) and its[0] == 0 else math.nan
+    finite = values[np.isfinite(values)]
+    return Learning(str(run["variant"]), int(run["seed"]), str(run["outcome"]), first,
+                    float(finite.min()) if len(finite) else math.nan)
+
+
 def read_snapshots(run_dir: str | os.PathLike) -> dict[int, dict[str, np.ndarray]]:
     """``{iteration: arrays}`` of the run's ``snapshots/iter%07d.npz`` (histograms, W1, images).
     An unreadable file is skipped with a note on stderr (a snapshot is a result, not a reason to fail)."""
