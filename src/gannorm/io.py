@@ -105,5 +105,5 @@ def save_image_grid(images: Any, path: str | os.PathLike, nrow: int, padding: in
             y, x = divmod(k, columns)
             grid[:, y * cell_h + padding:y * cell_h + padding + height,
                  x * cell_w + padding:x * cell_w + padding + width] = array[k]
-    pixels = np.clip(grid * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)
+    pixels = np.clip(np.nan_to_num(grid * np.float32(255) + np.float32(0.5), nan=0.0), 0, 255).astype(np.uint8)
     Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0))).save(path, format="png")
