@@ -118,7 +118,7 @@ def _metrics(path: Path) -> list[dict[str, str]]:
 
 def _numbers(final: dict) -> dict:
     """final_eval.json without timings."""
-    out = {k: v for k, v in final.items() if k != "checkpoints"}
+    out = {k: v for k, v in final.items() if k not in ("checkpoints", "timings")}
     out["checkpoints"] = {name: {k: v for k, v in entry.items() if k != "seconds"}
                           for name, entry in final["checkpoints"].items()}
     return out
