@@ -53,4 +53,6 @@ rule all:
     input:
         REPORT_PDF,
         ALL_STORES,
+        # every run's final evaluation and every other report input, so a missing one is rebuilt
+        [f"{d}/{f}" for study in STUDIES for d in study_run_dirs(study) for f in RUN_FILES],
     default_target: True

@@ -157,6 +157,12 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     # nothing left to do: a second call is a no-op
     again = snakemake(workdir, "-n", "--configfile", "configs/smoke.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # the console said how many items each store used (the prepare rule's last log line)
+    assert re.search(r"digits: \d+ of \d+ source items used", result.stdout + result.stderr)
+    # a missing final evaluation (e.g. after a failed job) is rebuilt, and the report after it
+    (results / "runs" / "xiang_li" / "dcgan-batch" / "seed0" / "final_eval.json").unlink()
+    again = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "configs/smoke.yaml")
+    assert re.search(r"final_eval\s+1", again.stdout) and re.search(r"report_xiang_li\s+1", again.stdout), again.stdout
 
 
 #: A study defined here, in the test: one new module in gannorm/studies/ and a config entry are all

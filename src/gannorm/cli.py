@@ -61,6 +61,10 @@ def _prepare(args: argparse.Namespace) -> None:
     meta = store.meta
     print(f"{args.out}: {meta['count']} items {meta.get('shape', [None])[1:]}, train {meta['split']['train_count']}, "
           f"test {meta['split']['test_count']}, skipped {meta.get('skipped_count', 0)}")
+    # The last line is also shown on the console by the prepare rule.
+    skipped = int(meta.get("skipped_count", 0))
+    print(f"{args.dataset}: {meta['count']} of {meta['count'] + skipped} source items used"
+          + (f"; {skipped} unreadable files skipped, listed in {args.out}/store.json" if skipped else ""))
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -88,8 +92,10 @@ def _train(args: argparse.Namespace) -> None:
         return
     from gannorm.data.store import open_store
 
+    store = open_store(args.store)
+    store.verify()  # the arrays' checksums from prepare time, before any work (a truncated file)
     try:
-        result = train_run(open_store(args.store), spec, study=args.study, variant=args.variant, seed=args.seed,
+        result = train_run(store, spec, study=args.study, variant=args.variant, seed=args.seed,
                            out_dir=args.out, device=device, resume=not args.no_resume)
     except TrainingInterrupted as err:  # SIGTERM (preemption, time limit): state saved, rerun continues
         print(f"{args.out}: {err}", file=sys.stderr)
@@ -169,12 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if os.environ.get("GANNORM_FORK_SERVER") and argv[:1] in (["train"], ["evaluate"]):
-        from gannorm.forkserver import run_via_server  # no torch here: the server has it imported
-
-        code = run_via_server(os.environ["GANNORM_FORK_SERVER"], argv)
-        if code is not None:
-            raise SystemExit(code)
     if argv[:1] == ["report"]:
         from gannorm.report.cli import main as report_main
 

@@ -122,3 +122,4 @@ rule prepare_dataset:
             "prepare --dataset {wildcards.dataset} --spec {params.spec:q}",
             "--data-root {params.data_root:q} --out {params.out:q} > {log} 2>&1",
         )
+        + " && tail -n 1 {log}"  # the console shows how many items were used and skipped

@@ -72,4 +72,10 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: str | Path, data_root: 
     source = spec["source"]
     if source not in SOURCES:
         raise KeyError(f"dataset {dataset!r}: unknown source {source!r}; known: {sorted(SOURCES)}")
-    return SOURCES[source](dataset, spec, Path(out_dir), Path(data_root))
+    store = SOURCES[source](dataset, spec, Path(out_dir), Path(data_root))
+    if isinstance(store, Store):  # the config it was prepared from: part of a resume fingerprint
+        from gannorm.io import write_json
+
+        write_json(store.directory / "store.json", {**store.meta, "config": spec})
+        store = open_store(store.directory)
+    return store

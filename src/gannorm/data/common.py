@@ -132,19 +132,36 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T], threads: int | None = 
     """Yield ``(item, fn(item))`` in input order, computed by ``threads`` threads.
 
     At most ``window`` items are in flight, so a stream of millions of items (LSUN) is never held
-    in memory. An exception raised by ``fn`` is yielded in place of the result, not raised.
+    in memory. An exception raised by ``fn`` is yielded in place of the result, not raised, except
+    a missing package (ImportError) or memory (MemoryError): those are the environment, not the
+    item, so they stop the preparation at once.
+
+    Raises:
+        MissingPackage: ``fn`` needs a Python package the environment lacks (names it).
+        MemoryError: from ``fn``.
     """
     threads = workers() if threads is None else threads
 
     def call(item: T) -> R | BaseException:
         try:
             return fn(item)
+        except (ImportError, MemoryError):
+            raise
         except Exception as err:  # handed to the caller, who decides to skip or stop
             return err
 
+    def result(future: Any) -> R | BaseException:
+        try:
+            return future.result()
+        except ImportError as err:
+            raise MissingPackage(err) from err
+
     if threads <= 1:
         for item in items:
-            yield item, call(item)
+            try:
+                yield item, call(item)
+            except ImportError as err:
+                raise MissingPackage(err) from err
         return
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         pending: deque = deque()
@@ -152,10 +169,20 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T], threads: int | None = 
             pending.append((item, pool.submit(call, item)))
             if len(pending) >= window:
                 done_item, future = pending.popleft()
-                yield done_item, future.result()
+                yield done_item, result(future)
         while pending:
             done_item, future = pending.popleft()
-            yield done_item, future.result()
+            yield done_item, result(future)
+
+
+class MissingPackage(ImportError):
+    """A Python package needed to read the data is not installed (not a bad image)."""
+
+    def __init__(self, err: ImportError) -> None:
+        name = err.name or str(err)
+        super().__init__(f"the Python package {name!r} is missing from this environment ({err}); install it "
+                         f"(e.g. pip install -e .[test] or envs/gannorm.yaml) and rerun: no image was read",
+                         name=err.name)
 
 
 class Digest:

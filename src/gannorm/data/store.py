@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _array_record(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def split_indices(count: int, test_count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,6 +219,11 @@ class StoreWriter:
             sidecar["inputs"] = {"file": INPUTS_NAME, "shape": [self.count, *self.input_shape], "dtype": "uint8"}
         if extra:
             sidecar.update(extra)
+        # Content checksums of the arrays, verified before training and evaluation (Store.verify)
+        # and part of a resume checkpoint's fingerprint.
+        sidecar["arrays"] = {ARRAY_NAME: _array_record(self._tmp)}
+        if self._inputs_tmp is not None:
+            sidecar["arrays"][INPUTS_NAME] = _array_record(self._inputs_tmp)
         os.replace(self._tmp, self.directory / ARRAY_NAME)
         if self._inputs_tmp is not None:
             os.replace(self._inputs_tmp, self.directory / INPUTS_NAME)
@@ -298,6 +308,35 @@ class Store:
     def as_float(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Images at ``indices`` as float32 ``(B, C, H, W)`` in [0, 1]."""
         return self.images[np.asarray(indices)].astype(np.float32) / 255.0
+
+    @property
+    def content_checksum(self) -> str | None:
+        """SHA-256 (hex) over the arrays' checksums recorded at prepare time (``store.json``'s
+        ``arrays``); ``None`` for a store written before they were recorded."""
+        arrays = self.meta.get("arrays")
+        if not arrays:
+            return None
+        return hashlib.sha256(json.dumps(arrays, sort_keys=True).encode()).hexdigest()
+
+    def verify(self) -> None:
+        """Check every array against the size and SHA-256 recorded in ``store.json`` (a truncated,
+        rewritten or swapped file), before a job trains or evaluates on it.
+
+        Raises:
+            StoreError: a mismatch, naming the file, the recorded and the found value, and how to
+                rebuild the store.
+        """
+        for name, record in (self.meta.get("arrays") or {}).items():
+            path = self.directory / name
+            size = path.stat().st_size if path.is_file() else None
+            if size != record.get("bytes"):
+                raise StoreError(f"{path}: {size} bytes, but store.json recorded {record.get('bytes')}; the file "
+                                 f"was truncated or replaced: delete {self.directory} and rerun to rebuild it")
+            digest = sha256_file(path)
+            if digest != record.get("sha256"):
+                raise StoreError(f"{path}: SHA-256 {digest[:16]}..., but store.json recorded "
+                                 f"{str(record.get('sha256'))[:16]}...; the file was changed: delete "
+                                 f"{self.directory} and rerun to rebuild it")
 
 
 def open_store(directory: str | os.PathLike) -> Store:

@@ -123,6 +123,7 @@ def evaluate_run(store_dir: str | Path, spec: dict[str, Any], run_dir: str | Pat
     from gannorm.data.store import open_store
 
     store = open_store(store_dir)
+    store.verify()  # the arrays' checksums from prepare time
     if architecture == "sr":
         from gannorm.evaluate.sr import final_sr_evaluation
 

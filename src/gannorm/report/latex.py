@@ -54,7 +54,14 @@ def methods(study: str, spec: Study, config: Mapping[str, Any], store_meta: Mapp
         split = store_meta.get("split") or {}
         dims = " $\\times$ ".join(str(s) for s in shape[1:])
         data += (f" ({format_number(split.get('train_count', shape[0]))} training and "
-                 f"{format_number(split.get('test_count', 0))} test items of shape {dims})")
+                 f"{format_number(split.get('test_count', 0))} test items of shape {dims}")
+        skipped = int(store_meta.get("skipped_count") or 0)
+        if skipped:
+            used = int(store_meta.get("count") or shape[0])
+            data += (f"; {format_number(used)} of {format_number(used + skipped)} source files used, "
+                     f"{format_number(skipped)} unreadable ones skipped, listed in the store's "
+                     "\\texttt{store.json}")
+        data += ")"
     names = ", ".join(f"\\texttt{{{escape_latex(v)}}}" for v in variants)
     text = (f"\\paragraph{{Methods.}} Study \\texttt{{{escape_latex(study)}}} trains architecture "
             f"\\texttt{{{escape_latex(spec.architecture)}}} on {data} in {len(variants)} variants "

@@ -136,19 +136,29 @@ def set_rng_states(states: dict[str, Any], data_rng: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def run_fingerprint(spec: dict[str, Any], *, study: str, variant: str, seed: int, store: Store) -> str:
-    """SHA-256 (hex) of what determines a run's results: the study config (without its title and
-    ``train.resume_every``), study, variant, seed and the store's shape and split. A resume
-    checkpoint is only used by a run with the same fingerprint."""
+def fingerprint_parts(spec: dict[str, Any], *, study: str, variant: str, seed: int, store: Store) -> dict[str, str]:
+    """SHA-256 (hex) of each part of what determines a run's results: ``"study config"`` (without
+    its title, report settings and ``train.resume_every``), ``"cell"`` (study, variant, seed,
+    resume format), ``"store content"`` (the arrays' checksums recorded at prepare time,
+    :attr:`gannorm.data.store.Store.content_checksum`), ``"dataset config"`` (the config the store
+    was prepared from) and ``"store shape and split"``."""
     spec = json.loads(json.dumps(spec, default=str))
     spec.pop("title", None)
     spec.pop("report", None)  # report settings do not change training
     spec.get("train", {}).pop("resume_every", None)
     meta = store.meta
     split = meta.get("split", {})
-    key = {"spec": spec, "study": study, "variant": variant, "seed": seed, "shape": meta.get("shape"),
-           "split": {k: split.get(k) for k in ("seed", "train_count", "test_count")}, "format": RESUME_FORMAT}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    parts = {"study config": spec, "cell": [study, variant, seed, RESUME_FORMAT],
+             "store content": store.content_checksum, "dataset config": meta.get("config"),
+             "store shape and split": [meta.get("shape"), split.get("test_indices")]}
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest() for k, v in parts.items()}
+
+
+def run_fingerprint(spec: dict[str, Any], *, study: str, variant: str, seed: int, store: Store) -> str:
+    """SHA-256 (hex) over :func:`fingerprint_parts`. A resume checkpoint is only used by a run with
+    the same fingerprint; otherwise the run starts over and says which part changed."""
+    parts = fingerprint_parts(spec, study=study, variant=variant, seed=seed, store=store)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 class _SigtermFlag:
@@ -254,6 +264,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     modules, optimizers = objective.modules(), objective.optimizers()
     columns = ("iteration", "wall_seconds", *objective.columns, objective.running_column)
     model_meta = objective.model_meta
+    parts = fingerprint_parts(spec, study=study, variant=variant, seed=seed, store=store)
     fingerprint = run_fingerprint(spec, study=study, variant=variant, seed=seed, store=store)
 
     def checkpoint_state(iteration: int, running: float | None) -> dict[str, Any]:
@@ -317,7 +328,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     def write_resume(iteration: int) -> Path:
         nonlocal checkpoints_written
         write_metrics(out_dir / "metrics.csv", rows, columns)
-        state = {"format": RESUME_FORMAT, "fingerprint": fingerprint, "iteration": iteration,
+        state = {"format": RESUME_FORMAT, "fingerprint": fingerprint, "fingerprint_parts": parts, "iteration": iteration,
                  "modules": {name: m.state_dict() for name, m in modules.items()},
                  "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
                  "objective": objective.state_dict(), "rng": rng_states(rng),
@@ -332,7 +343,9 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     start = 0
     found = load_resume(resume_dir, log=log) if resume else None
     if found is not None and (found[0].get("fingerprint") != fingerprint or found[0].get("format") != RESUME_FORMAT):
-        log(f"resume: {found[1]} belongs to another configuration of this run; starting over")
+        old = found[0].get("fingerprint_parts") or {}
+        changed = [name for name in parts if old.get(name) != parts[name]] if old else ["format"]
+        log(f"resume: {found[1]} was written for another {', '.join(changed)} of this run; starting over")
         found = None
     if found is None:
         if resume_dir.exists():
