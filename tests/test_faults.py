@@ -115,3 +115,26 @@ def test_skipped_files_are_in_the_report_and_on_the_prepare_console(tmp_path, ca
     main(["prepare", "--dataset", "digits", "--spec", json.dumps({"source": "digits", "size": 8, "test_images": 50}),
           "--out", str(tmp_path / "digits")])
     assert capsys.readouterr().out.strip().splitlines()[-1] == "digits: 1797 of 1797 source items used"
+
+
+def test_the_raw_files_fingerprint_changes_when_an_image_or_the_partition_file_changes(tmp_path):
+    import os
+
+    from gannorm.data.download import MANIFEST, raw_fingerprint
+
+    folder = tmp_path / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    (folder / "img_align_celeba" / "000001.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "list_eval_partition.txt").write_text("000001.jpg 0\n")
+    assert raw_fingerprint(tmp_path, "missing_source") == ""
+    before = raw_fingerprint(tmp_path, "celeba")
+    (folder / MANIFEST).write_text("{}")  # the download manifest is not a raw file
+    assert raw_fingerprint(tmp_path, "celeba") == before
+    (folder / "list_eval_partition.txt").write_text("000001.jpg 2\n")  # same size, other content
+    edited = raw_fingerprint(tmp_path, "celeba")
+    assert edited != before
+    image = folder / "img_align_celeba" / "000001.jpg"
+    stat = image.stat()
+    image.write_bytes(b"\xff\xd8 a repaired jpeg!!")
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
+    assert raw_fingerprint(tmp_path, "celeba") != edited

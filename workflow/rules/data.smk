@@ -11,7 +11,7 @@
 #                      digits, photo_patches, toy2d)
 import shlex
 
-from gannorm.data.download import DOWNLOADABLE, download_specs, manifest_path
+from gannorm.data.download import DOWNLOADABLE, download_specs, manifest_path, raw_fingerprint
 
 DATA_ROOT = config["data_root"]
 # Every configured dataset's store sidecar (rule all lists them, so every store gets built).
@@ -108,6 +108,10 @@ rule prepare_dataset:
     params:
         spec=lambda w: json.dumps(DATASETS[w.dataset], sort_keys=True),
         data_root=config["data_root"],
+        # the raw files as they are now (names, sizes, mtimes, small files' content): a repaired
+        # image or an edited partition file changes it, and a changed parameter reruns the job
+        raw_files=lambda w: raw_fingerprint(DATA_ROOT, DATASETS[w.dataset]["source"])
+        if DATASETS[w.dataset]["source"] in DOWNLOADABLE else "",
         out=lambda w, output: os.path.dirname(output.sidecar),
     log:
         f"{RESULTS}/logs/prepare_dataset/{{dataset}}.log",

@@ -43,6 +43,33 @@ def manifest_path(data_root: str | Path, source: str) -> Path:
     return Path(data_root) / source / MANIFEST
 
 
+def raw_fingerprint(data_root: str | Path, source: str, content_below: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a source's raw files under ``<data_root>/<source>/`` as they are now: every
+    file's relative path, size and modification time, and the content of files under
+    ``content_below`` bytes (partition and list files such as CelebA's ``list_eval_partition.txt``);
+    the download manifest itself is left out. The prepare rule takes it as a parameter, so a
+    repaired image or an edited partition file rebuilds the store. ``""`` when the folder does
+    not exist (yet)."""
+    import hashlib
+    import os
+
+    folder = Path(data_root) / source
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            if path == folder / MANIFEST:
+                continue
+            info = path.stat()
+            digest.update(f"{path.relative_to(folder)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+            if info.st_size < content_below:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _missing(source: str, data_root: Path, specs: list[dict[str, Any]]) -> list[str]:
     if source == "cifar10":
         return [str(p) for p in cifar10.expected_files(data_root) if not p.is_file()]
