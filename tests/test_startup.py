@@ -88,7 +88,7 @@ def trained_run(tmp_path_factory):
 
 def test_training_imports_no_torchvision(trained_run):
     *_, modules = trained_run
-    assert modules["torch"] and not modules["torchvision"], modules
+    assert modules["torch"] and not modules["torchvision"] and not modules["matplotlib"], modules
 
 
 def test_gan_final_evaluation_imports_no_torchvision_and_no_dynamo(trained_run):
@@ -98,6 +98,7 @@ def test_gan_final_evaluation_imports_no_torchvision_and_no_dynamo(trained_run):
     modules = _modules_after(code, root)
     assert (run / "final_eval.json").is_file()
     assert modules["torch"] and not modules["torchvision"] and not modules["torch._dynamo"], modules
+    assert not modules["matplotlib"], modules
 
 
 def test_a_report_job_imports_no_torch(trained_run):
