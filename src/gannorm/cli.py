@@ -67,7 +67,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from gannorm.provenance import resolve_device
-    from gannorm.train.loop import EXIT_SIGTERM, TrainingInterrupted, train_run
+    from gannorm.train.loop import TrainingInterrupted, train_run
 
     _set_threads(args.threads)
     spec = dict(args.spec)
@@ -93,9 +93,9 @@ def _train(args: argparse.Namespace) -> None:
     try:
         result = train_run(open_store(args.store), spec, study=args.study, variant=args.variant, seed=args.seed,
                            out_dir=args.out, device=device, resume=not args.no_resume)
-    except TrainingInterrupted as err:  # SIGTERM (preemption, time limit): state saved, rerun continues
-        print(f"{args.out}: {err}", file=sys.stderr)
-        raise SystemExit(EXIT_SIGTERM) from err
+    except TrainingInterrupted as err:  # SIGTERM (preemption, time limit) or SIGINT (Ctrl-C): state saved,
+        print(f"{args.out}: {err}", file=sys.stderr)  # a rerun continues; exit 143 or 130 as the signal would
+        raise SystemExit(err.exit_status) from err
     print(f"{args.out}: {result.outcome} after {result.iterations_done} iterations; best running evaluation "
           f"{result.best_running_recon} at iteration {result.best_iteration}")
 
