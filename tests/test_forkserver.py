@@ -127,13 +127,14 @@ def _long_job(store, out, server):
     return job
 
 
-def test_sigterm_to_the_job_writes_the_resume_checkpoint(server, store, tmp_path):
-    from gannorm.train.loop import EXIT_SIGTERM
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_sigint_to_the_job_writes_the_resume_checkpoint(server, store, tmp_path, signum):
+    from gannorm.train.loop import EXIT_SIGINT, EXIT_SIGTERM
 
     job = _long_job(store, tmp_path / "run", server)
-    job.send_signal(signal.SIGTERM)
+    job.send_signal(signum)
     _, err = job.communicate(timeout=120)
-    assert job.returncode == EXIT_SIGTERM, err[-2000:]
+    assert job.returncode == {signal.SIGTERM: EXIT_SIGTERM, signal.SIGINT: EXIT_SIGINT}[signum], err[-2000:]
     assert (tmp_path / "run" / "resume" / "latest.pt").is_file()
 
 

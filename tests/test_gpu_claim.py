@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -159,3 +160,97 @@ def test_cli_gpu_options_set_the_claim_settings_of_the_job(command, monkeypatch,
     cli._gpu_settings(args)
     assert os.environ[gpu.ENV_JOBS_PER_GPU] == "3" and os.environ[gpu.ENV_WAIT] == "7.0"
     assert os.environ[gpu.ENV_LOCK_DIR] == str(tmp_path / "locks")
+
+
+# --- lock folder and lock files: per user, never through a link ------------------------------------------
+
+def test_default_lock_dir_is_the_users_own(tmp_path, monkeypatch):
+    uid = os.getuid()
+    assert gpu.default_lock_dir({"XDG_RUNTIME_DIR": str(tmp_path)}) == str(tmp_path / "gannorm-gpu-locks")
+    assert gpu.default_lock_dir({"XDG_RUNTIME_DIR": str(tmp_path / "missing")}) == f"/tmp/gannorm-gpu-locks-{uid}"
+    assert gpu.default_lock_dir({}) == f"/tmp/gannorm-gpu-locks-{uid}"
+    # the schema's default gpu.lock_dir, passed as the rules pass it, leaves GANNORM_GPU_LOCK_DIR as it
+    # is, and without it the job's locks go to the user's folder
+    import yaml
+
+    from gannorm import cli
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    default = schema["properties"]["gpu"]["properties"]["lock_dir"]["default"]
+    args = cli.build_parser().parse_args(["evaluate", "--store", "d", "--spec", "{}", "--run", "r",
+                                          "--gpu-lock-dir", default])
+    monkeypatch.setenv(gpu.ENV_LOCK_DIR, str(tmp_path / "mine"))
+    cli._gpu_settings(args)
+    assert os.environ[gpu.ENV_LOCK_DIR] == str(tmp_path / "mine")
+    monkeypatch.delenv(gpu.ENV_LOCK_DIR)
+    cli._gpu_settings(args)
+    assert gpu.ENV_LOCK_DIR not in os.environ
+    monkeypatch.setattr(gpu, "_CURRENT", None)
+    claim = gpu.claim_for_job("auto", {gpu.ENV_IDS: "0", "XDG_RUNTIME_DIR": str(tmp_path)}, log=lambda m: None)
+    try:
+        assert Path(claim.lock_path).parent == tmp_path / "gannorm-gpu-locks"
+    finally:
+        claim.release()
+        monkeypatch.setattr(gpu, "_CURRENT", None)
+
+
+def test_created_lock_dir_is_0700_and_lock_files_0600(tmp_path):
+    locks = tmp_path / "parent" / "locks"
+    old = os.umask(0o022)
+    try:
+        claim = gpu.try_claim([gpu.Device("0", "0")], locks)
+    finally:
+        os.umask(old)
+    claim.release()
+    assert (locks.stat().st_mode & 0o7777) == 0o700
+    assert (Path(claim.lock_path).stat().st_mode & 0o7777) == 0o600
+
+
+@pytest.mark.parametrize("lock_file_target", ["existing", "missing"])
+def test_a_symlinked_lock_file_is_refused_and_its_target_untouched(tmp_path, lock_file_target):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    target = tmp_path / "precious.txt"
+    if lock_file_target == "existing":
+        target.write_text("do not overwrite\n")
+        target.chmod(0o644)
+    link = locks / "gpu0.slot0.lock"
+    link.symlink_to(target)
+    with pytest.raises(gpu.UnsafeLockPath, match=f"{re.escape(str(link))} is a symbolic link"):
+        gpu.try_claim([gpu.Device("0", "0")], locks)
+    if lock_file_target == "existing":
+        assert target.read_text() == "do not overwrite\n" and (target.stat().st_mode & 0o777) == 0o644
+    else:
+        assert not target.exists()  # not created through the link either
+
+
+@pytest.mark.parametrize("case, match", [
+    ("mode 0755", "has mode 0755, open to group or others"),
+    ("mode 1777", "has mode 1777"),
+    ("foreign owner", "is owned by uid"),
+    ("symlink", "is a symbolic link, expected a folder"),
+    ("regular file", "is not a folder"),
+])
+def test_an_unsafe_lock_dir_is_refused(tmp_path, monkeypatch, case, match):
+    locks = tmp_path / "locks"
+    if case.startswith("mode"):
+        locks.mkdir()
+        locks.chmod(int(case.split()[1], 8))
+    elif case == "foreign owner":
+        locks.mkdir(mode=0o700)
+        uid = os.getuid()
+        monkeypatch.setattr(os, "getuid", lambda: uid + 1)  # as if another user had made it
+    elif case == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        locks.symlink_to(tmp_path / "elsewhere")
+    else:
+        locks.write_text("")
+    with pytest.raises(gpu.UnsafeLockPath, match=f"GPU lock folder {re.escape(str(locks))}: {match}"):
+        gpu.try_claim([gpu.Device("0", "0")], locks)
+    # the same checks for a folder given to a job (GANNORM_GPU_LOCK_DIR)
+    monkeypatch.setattr(gpu, "_CURRENT", None)
+    with pytest.raises(gpu.UnsafeLockPath, match=match):
+        gpu.claim_for_job("auto", {gpu.ENV_IDS: "0", gpu.ENV_LOCK_DIR: str(locks)}, log=lambda m: None)
+    assert gpu.current_claim() is None
+    if case == "symlink":
+        assert list((tmp_path / "elsewhere").iterdir()) == []

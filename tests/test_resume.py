@@ -1,6 +1,7 @@
 """Resume after a crash: resume checkpoints (atomic, checksummed, previous kept), exact RNG and sampler
 restore, and the end-to-end proof that a training process killed with SIGKILL (and one stopped by
-SIGTERM) continues from its last checkpoint to bit-identical results on a CPU."""
+SIGTERM, or by SIGINT as Ctrl-C sends it) continues from its last checkpoint to bit-identical results
+on a CPU."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch
 
 from gannorm.models.checkpoint import load_checkpoint
 from gannorm.train.checkpoint import CorruptCheckpoint, load_resume, read_resume, save_resume
-from gannorm.train.loop import EXIT_SIGTERM, rng_states, set_rng_states
+from gannorm.train.loop import EXIT_SIGINT, EXIT_SIGTERM, rng_states, set_rng_states
 from gannorm.train.sampler import BatchSampler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,6 +196,67 @@ def test_killed_training_resumes_bit_identically(digits_store, small_study, tmp_
     info = json.loads((run / "run.json").read_text())
     assert info["outcome"] == "completed" and info["iterations_done"] == 200
     assert len(info["resume"]["resumed_from"]) == 2 and info["resume"]["attempts"] == 3
+    assert not (run / "resume").exists()
+
+
+def test_stop_signals_flag_the_first_of_sigterm_and_sigint_and_an_ignored_sigint_stays_ignored():
+    from gannorm.train.loop import _StopSignals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: a flag, no KeyboardInterrupt
+            time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+        assert stop.raised and stop.signum == signal.SIGINT
+        assert {s: signal.getsignal(s) for s in before} == before  # the handlers are restored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with _StopSignals() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        assert not stop.raised
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def _sigint_default() -> None:
+    """In the child before exec: SIGINT as in a terminal's foreground job, even if this test's process
+    was started with SIGINT ignored (a shell's background job), which the child would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_writes_the_resume_checkpoint_exits_130_and_the_rerun_continues(digits_store, small_study,
+                                                                                tmp_path):
+    spec = _spec(small_study)
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    log_path = tmp_path / "train.log"
+    subprocess.run(_command(digits_store, spec, reference), check=True, capture_output=True, env=_env(), cwd=REPO)
+
+    latest = run / "resume" / "latest.pt"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(_command(digits_store, spec, run), stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                                cwd=REPO, preexec_fn=_sigint_default)
+        _wait_for(latest.exists, proc, "the first resume checkpoint")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == EXIT_SIGINT == 130
+        stopped_at = read_resume(latest)["iteration"]
+        assert stopped_at < spec["train"]["iterations"] and not (run / "run.json").exists()
+        for name in ("metrics.csv", "checkpoints", "samples"):  # as Snakemake removes a failed job's outputs
+            target = run / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+        assert _start(digits_store, spec, run, log).wait(timeout=300) == 0
+    text = log_path.read_text()
+    assert "SIGINT received: writing a resume checkpoint after this iteration" in text
+    assert f"SIGINT: stopped after iteration {stopped_at}; resume checkpoint {latest}" in text
+    assert _metrics_without_wall(run / "metrics.csv") == _metrics_without_wall(reference / "metrics.csv")
+    info = json.loads((run / "run.json").read_text())
+    assert info["outcome"] == "completed" and info["resume"]["resumed_from"] == [stopped_at]
     assert not (run / "resume").exists()
 
 

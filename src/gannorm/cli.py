@@ -45,10 +45,12 @@ def _set_threads(threads: int) -> None:
 
 def _gpu_settings(args: argparse.Namespace) -> None:
     """Export ``--jobs-per-gpu``, ``--gpu-lock-dir`` and ``--gpu-wait`` (when given) to this process's
-    environment for :func:`gannorm.gpu.claim_for_job`."""
+    environment for :func:`gannorm.gpu.claim_for_job`. An empty ``--gpu-lock-dir`` (the config's
+    default ``gpu.lock_dir: ""``) counts as not given: ``GANNORM_GPU_LOCK_DIR`` when set, else the
+    user's own folder (:func:`gannorm.gpu.default_lock_dir`)."""
     from gannorm.gpu import ENV_JOBS_PER_GPU, ENV_LOCK_DIR, ENV_WAIT
 
-    for value, name in ((args.jobs_per_gpu, ENV_JOBS_PER_GPU), (args.gpu_lock_dir, ENV_LOCK_DIR),
+    for value, name in ((args.jobs_per_gpu, ENV_JOBS_PER_GPU), (args.gpu_lock_dir or None, ENV_LOCK_DIR),
                         (args.gpu_wait, ENV_WAIT)):
         if value is not None:
             os.environ[name] = str(value)
@@ -69,7 +71,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from gannorm.provenance import resolve_device
-    from gannorm.train.loop import EXIT_SIGTERM, TrainingInterrupted, train_run
+    from gannorm.train.loop import TrainingInterrupted, train_run
 
     _set_threads(args.threads)
     spec = dict(args.spec)
@@ -97,9 +99,9 @@ def _train(args: argparse.Namespace) -> None:
     try:
         result = train_run(store, spec, study=args.study, variant=args.variant, seed=args.seed,
                            out_dir=args.out, device=device, resume=not args.no_resume)
-    except TrainingInterrupted as err:  # SIGTERM (preemption, time limit): state saved, rerun continues
-        print(f"{args.out}: {err}", file=sys.stderr)
-        raise SystemExit(EXIT_SIGTERM) from err
+    except TrainingInterrupted as err:  # SIGTERM (preemption, time limit) or SIGINT (Ctrl-C): state saved,
+        print(f"{args.out}: {err}", file=sys.stderr)  # a rerun continues; exit 143 or 130 as the signal would
+        raise SystemExit(err.exit_status) from err
     print(f"{args.out}: {result.outcome} after {result.iterations_done} iterations; best running evaluation "
           f"{result.best_running_recon} at iteration {result.best_iteration}")
 
@@ -154,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--jobs-per-gpu", type=int, default=None,
                        help="jobs sharing one GPU (sets GANNORM_JOBS_PER_GPU; see gannorm.gpu)")
         p.add_argument("--gpu-lock-dir", default=None,
-                       help="folder of the per-GPU lock files (sets GANNORM_GPU_LOCK_DIR)")
+                       help="folder of the per-GPU lock files (sets GANNORM_GPU_LOCK_DIR; empty: "
+                            "GANNORM_GPU_LOCK_DIR or the user's own folder, see gannorm.gpu)")
         p.add_argument("--gpu-wait", type=float, default=None,
                        help="seconds to wait for a free GPU slot, 0 = indefinitely (sets GANNORM_GPU_WAIT)")
         p.set_defaults(func=func)

@@ -19,8 +19,16 @@ and an empty list means "no GPU": claiming is skipped. It is also skipped inside
 (``SLURM_JOB_ID`` set) when SLURM has already set ``CUDA_VISIBLE_DEVICES`` (the scheduler chose
 the device), and when the device is ``cpu``.
 
+Where the locks live: a folder of the user's own, by default ``$XDG_RUNTIME_DIR/gannorm-gpu-locks``
+when ``XDG_RUNTIME_DIR`` is set and is a folder, else ``/tmp/gannorm-gpu-locks-<uid>``
+(:func:`default_lock_dir`), so the jobs of one user coordinate and no other user can tamper with
+their locks. It is created with mode 0700; an existing folder (the default or one given) is used
+only when it is a real folder (not a symbolic link) owned by this user and closed to group and
+others, and each lock file is opened without following a symbolic link (``O_NOFOLLOW``) and created
+with mode 0600; anything else raises :class:`UnsafeLockPath` naming the path.
+
 Settings come from the environment so that every CLI subcommand can use them:
-``GANNORM_JOBS_PER_GPU`` (default 1), ``GANNORM_GPU_LOCK_DIR`` (default :data:`DEFAULT_LOCK_DIR`),
+``GANNORM_JOBS_PER_GPU`` (default 1), ``GANNORM_GPU_LOCK_DIR`` (unset or empty: :func:`default_lock_dir`),
 ``GANNORM_GPU_WAIT`` (seconds to wait for a free slot; default 0 = wait indefinitely). The
 ``train`` and ``evaluate`` commands set them in their own process from ``--jobs-per-gpu``,
 ``--gpu-lock-dir`` and ``--gpu-wait``, which the workflow's rules pass from the config's ``gpu``
@@ -33,15 +41,13 @@ import fcntl
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
-
-#: Default folder of the lock files: machine-wide, so every workflow on the machine takes part.
-DEFAULT_LOCK_DIR = "/tmp/gannorm-gpu-locks"
 
 ENV_IDS = "GANNORM_GPU_IDS"
 ENV_JOBS_PER_GPU = "GANNORM_JOBS_PER_GPU"
@@ -51,6 +57,11 @@ ENV_WAIT = "GANNORM_GPU_WAIT"
 
 class NoFreeGPU(RuntimeError):
     """Every device slot stayed claimed for longer than the wait limit."""
+
+
+class UnsafeLockPath(RuntimeError):
+    """The lock folder or a lock file is not safe to use (a symbolic link, not a folder or regular
+    file, owned by another user, or open to group/others)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,81 @@ def device_ids(environ: dict[str, str] | None = None,
     return devices, "nvidia-smi" if devices else "none"
 
 
+def default_lock_dir(environ: dict[str, str] | None = None) -> str:
+    """This user's lock folder: ``$XDG_RUNTIME_DIR/gannorm-gpu-locks`` when ``XDG_RUNTIME_DIR`` is set
+    and is a folder, else ``/tmp/gannorm-gpu-locks-<uid>``."""
+    env = os.environ if environ is None else environ
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "gannorm-gpu-locks")
+    return f"/tmp/gannorm-gpu-locks-{os.getuid()}"
+
+
+def _unsafe(path: Path, what: str) -> UnsafeLockPath:
+    return UnsafeLockPath(f"GPU lock folder {path}: {what}; remove it, or set gpu.lock_dir "
+                          f"(GANNORM_GPU_LOCK_DIR) to a folder of your own with mode 0700")
+
+
+def open_lock_dir(lock_dir: str | os.PathLike) -> int:
+    """Open the lock folder (creating it with mode 0700 if missing) and check it is safe to use.
+
+    Returns:
+        A file descriptor of the folder (``O_DIRECTORY``); the caller closes it.
+
+    Raises:
+        UnsafeLockPath: the path is a symbolic link or not a folder, is owned by another user than
+            ``os.getuid()``, or is accessible to group or others (mode not 0700 or narrower).
+        OSError: the folder cannot be created or opened.
+    """
+    lock_dir = Path(lock_dir)
+    created = False
+    if not os.path.lexists(lock_dir):
+        lock_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(lock_dir, 0o700)
+            created = True
+        except FileExistsError:  # another job made it meanwhile: checked as an existing folder
+            pass
+    try:
+        fd = os.open(lock_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        if os.path.islink(lock_dir):
+            raise _unsafe(lock_dir, "is a symbolic link, expected a folder") from err
+        if os.path.lexists(lock_dir) and not os.path.isdir(lock_dir):
+            raise _unsafe(lock_dir, "is not a folder") from err
+        raise
+    try:
+        info = os.fstat(fd)
+        if created and stat.S_IMODE(info.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)  # a umask may have taken the owner's bits
+            info = os.fstat(fd)
+        if info.st_uid != os.getuid():
+            raise _unsafe(lock_dir, f"is owned by uid {info.st_uid}, not by this user (uid {os.getuid()})")
+        if info.st_mode & 0o077:
+            raise _unsafe(lock_dir, f"has mode {stat.S_IMODE(info.st_mode):04o}, open to group or others "
+                                    f"(expected 0700: chmod 700 it)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_lock_file(dir_fd: int, lock_dir: Path, name: str) -> int:
+    """Open (creating it with mode 0600) one lock file in the opened lock folder, never through a link."""
+    path = lock_dir / name
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    except OSError as err:
+        if os.path.islink(path):
+            raise UnsafeLockPath(f"GPU lock file {path} is a symbolic link, expected a regular file; "
+                                 f"remove it") from err
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeLockPath(f"GPU lock file {path} is not a regular file; remove it")
+    return fd
+
+
 def _lock_name(device_id: str, slot: int) -> str:
     return f"gpu{re.sub(r'[^A-Za-z0-9_.-]', '_', device_id)}.slot{slot}.lock"
 
@@ -146,30 +232,30 @@ def try_claim(devices: list[Device], lock_dir: str | os.PathLike, jobs_per_gpu: 
 
     Raises:
         ValueError: ``jobs_per_gpu < 1``.
+        UnsafeLockPath: the lock folder is unsafe (see :func:`open_lock_dir`), or a lock file in it
+            is a symbolic link or not a regular file.
         OSError: the lock folder cannot be created or written.
     """
     if jobs_per_gpu < 1:
         raise ValueError(f"jobs_per_gpu must be at least 1, got {jobs_per_gpu}")
     lock_dir = Path(lock_dir)
-    if not lock_dir.is_dir():
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            os.chmod(lock_dir, 0o1777)  # shared by every user's jobs on the machine, like /tmp
-        except OSError:
-            pass
-    for slot in range(jobs_per_gpu):
-        for device in devices:
-            path = lock_dir / _lock_name(device.id, slot)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            os.set_inheritable(fd, False)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {os.uname().nodename}\n".encode())
-            return Claim(id=device.id, visible=device.visible, slot=slot, lock_path=str(path), source=source, fd=fd)
+    dir_fd = open_lock_dir(lock_dir)
+    try:
+        for slot in range(jobs_per_gpu):
+            for device in devices:
+                name = _lock_name(device.id, slot)
+                fd = _open_lock_file(dir_fd, lock_dir, name)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()} {os.uname().nodename}\n".encode())
+                return Claim(id=device.id, visible=device.visible, slot=slot, lock_path=str(lock_dir / name),
+                             source=source, fd=fd)
+    finally:
+        os.close(dir_fd)
     return None
 
 
@@ -179,7 +265,7 @@ def claim_gpu(devices: list[Device], lock_dir: str | os.PathLike, jobs_per_gpu: 
 
     Args:
         devices: from :func:`device_ids` (must not be empty).
-        lock_dir: folder of the lock files, shared by all jobs of the machine.
+        lock_dir: folder of the lock files, shared by all jobs of the user (:func:`default_lock_dir`).
         jobs_per_gpu: slots per device.
         wait: seconds to wait for a free slot; ``0`` waits indefinitely.
         poll: seconds between attempts.
@@ -187,6 +273,7 @@ def claim_gpu(devices: list[Device], lock_dir: str | os.PathLike, jobs_per_gpu: 
     Raises:
         ValueError: no devices.
         NoFreeGPU: ``wait`` seconds passed without a free slot.
+        UnsafeLockPath: see :func:`try_claim`.
     """
     if not devices:
         raise ValueError("no GPU devices to claim")
@@ -221,6 +308,8 @@ def claim_for_job(device_name: str, environ: dict[str, str] | None = None,
 
     Raises:
         NoFreeGPU: no slot became free within ``GANNORM_GPU_WAIT`` seconds.
+        UnsafeLockPath: the lock folder (``GANNORM_GPU_LOCK_DIR`` or :func:`default_lock_dir`) or a
+            lock file in it is unsafe (see :func:`try_claim`).
         ValueError: a setting is not a number.
     """
     global _CURRENT
@@ -242,7 +331,7 @@ def claim_for_job(device_name: str, environ: dict[str, str] | None = None,
         wait = float(env.get(ENV_WAIT, "0"))
     except ValueError as err:
         raise ValueError(f"{ENV_JOBS_PER_GPU}/{ENV_WAIT} must be numbers: {err}") from err
-    lock_dir = env.get(ENV_LOCK_DIR) or DEFAULT_LOCK_DIR
+    lock_dir = env.get(ENV_LOCK_DIR) or default_lock_dir(env)
     claim = claim_gpu(devices, lock_dir, jobs_per_gpu, wait=wait, source=source, log=log)
     env["CUDA_VISIBLE_DEVICES"] = claim.visible
     _CURRENT = claim

@@ -1,7 +1,8 @@
 """Small I/O helpers shared by every stage: atomic writes and JSON.
 
-Every result file is written to a temporary name in the same folder and then renamed
-(``os.replace``), so a killed job never leaves a half-written file under a final name
+Every result file is written to a temporary name in the same folder, flushed to disk
+(``os.fsync``) and then renamed (``os.replace``), and the folder is flushed after the rename, so
+neither a killed job nor a power cut leaves a half-written file under a final name
 (DESIGN.md section 5).
 """
 
@@ -20,8 +21,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file keeps ``path``'s suffix (or ``suffix``) so libraries that pick a format
-    from the file name (matplotlib, torchvision) still work. On an exception the temporary
-    file is removed and ``path`` is left as it was.
+    from the file name (matplotlib, torchvision) still work. When the block succeeds the file gets
+    mode ``0666 & ~umask``, is fsynced, renamed onto ``path`` (``os.replace``), and then the folder
+    is fsynced so the rename survives a crash (a folder fsync the filesystem does not support is
+    skipped). On an exception the temporary file is removed and ``path`` is left as it was.
+
+    Raises:
+        OSError: the folder cannot be created, or the temporary file cannot be written, fsynced
+            or renamed (the temporary file is removed).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,10 +42,35 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are for everyone to read
+            _fsync_path(tmp)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file's data to disk (whoever wrote it, through whatever handle)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk; skipped where the filesystem cannot."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -74,7 +106,7 @@ def save_image_grid(images: Any, path: str | os.PathLike, nrow: int, padding: in
     """Write a batch of images as one PNG grid, the same file as ``torchvision.utils.save_image(images,
     path, nrow=nrow, padding=padding)`` (black padding; single-channel images repeated to RGB; one
     image alone without padding), without importing torchvision (about 1.2 s per training process:
-    it imports ``torch._dynamo``). ``tests/test_io.py`` checks the bytes against torchvision's.
+    it imports ``torch._dynamo``). ``tests/test_startup.py`` checks the bytes against torchvision's.
 
     Args:
         images: ``(B, C, H, W)`` floats in [0, 1] (values outside are clipped), C = 1 or 3; a

@@ -130,6 +130,8 @@ def resolve_device(name: str, claim: bool = True) -> torch.device:
     Raises:
         RuntimeError: ``cuda`` was asked for but no GPU is visible.
         gannorm.gpu.NoFreeGPU: no GPU slot became free within ``GANNORM_GPU_WAIT`` seconds.
+        gannorm.gpu.UnsafeLockPath: the GPU lock folder or a lock file is unsafe (a symbolic link,
+            another user's, open to group/others).
     """
     if claim:
         from gannorm.gpu import claim_for_job

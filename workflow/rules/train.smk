@@ -8,9 +8,10 @@
 # The config's gpu section reaches the CLI as --jobs-per-gpu, --gpu-lock-dir and --gpu-wait, read
 # from `config` when the command is formatted (not params), so changing it reruns no finished job.
 #
-# Resume: the job writes <run>/resume/ every train.resume_every iterations and on SIGTERM. It is not
-# a declared output, so Snakemake keeps it when the job fails; rerun with --rerun-incomplete and the
-# job continues from it. It is removed when the run finishes.
+# Resume: the job writes <run>/resume/ every train.resume_every iterations and on SIGTERM or SIGINT
+# (Ctrl-C; the job then exits 143 or 130). It is not a declared output, so Snakemake keeps it when
+# the job fails; rerun with --rerun-incomplete and the job continues from it. It is removed when the
+# run finishes.
 
 rule train:
     input:

@@ -18,7 +18,8 @@ One seed drives every random choice (initialisation, data order, z), so on a CPU
 gives bit-identical metrics.
 
 Resume (DESIGN.md section 5): every ``train.resume_every`` iterations, and when the process gets
-SIGTERM (SLURM preemption and time limits send it), the complete training state is written to
+SIGTERM (SLURM preemption and time limits send it) or SIGINT (Ctrl-C) after the current iteration,
+the complete training state is written to
 ``<run_dir>/resume/latest.pt`` (the one before is kept as ``previous.pt``): model and optimiser
 states, the RNG states (the data-order/z generator, torch's global generator, CUDA's, NumPy's,
 Python's), the sampler's permutation and position, the loss accumulators, the metrics rows and the
@@ -74,14 +75,22 @@ RESUME_EVERY = 1000
 RESUME_FORMAT = 2
 #: Exit status of a training process stopped by SIGTERM after writing its resume checkpoint.
 EXIT_SIGTERM = 128 + signal.SIGTERM
+#: Exit status of a training process stopped by SIGINT (Ctrl-C) after writing its resume checkpoint.
+EXIT_SIGINT = 128 + signal.SIGINT
 
 
 class TrainingInterrupted(RuntimeError):
-    """Training stopped on SIGTERM after writing a resume checkpoint (``iteration`` = last finished)."""
+    """Training stopped on SIGTERM or SIGINT after writing a resume checkpoint (``iteration`` = last
+    finished, ``signum`` = the signal, ``exit_status`` = 128 + ``signum``, as a shell reports it)."""
 
-    def __init__(self, iteration: int, path: Path) -> None:
-        super().__init__(f"SIGTERM: stopped after iteration {iteration}; resume checkpoint {path}")
-        self.iteration, self.path = iteration, path
+    def __init__(self, iteration: int, path: Path, signum: int = signal.SIGTERM) -> None:
+        super().__init__(f"{signal.Signals(signum).name}: stopped after iteration {iteration}; "
+                         f"resume checkpoint {path}")
+        self.iteration, self.path, self.signum = iteration, path, int(signum)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
 
 
 def seed_everything(seed: int) -> None:
@@ -161,25 +170,39 @@ def run_fingerprint(spec: dict[str, Any], *, study: str, variant: str, seed: int
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-class _SigtermFlag:
-    """Turns SIGTERM into a flag the loop checks after each iteration (main thread only)."""
+class _StopSignals:
+    """Turns SIGTERM and SIGINT (Ctrl-C) into a flag the loop checks after each iteration (main
+    thread only); ``signum`` is the first one received. An ignored SIGINT (a shell's background job)
+    stays ignored."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
-        self.raised = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_SigtermFlag":
+    @property
+    def raised(self) -> bool:
+        return self.signum is not None
+
+    def __enter__(self) -> "_StopSignals":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            for signum in self.SIGNALS:
+                if signum == signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
+                    continue
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:  # noqa: ANN001
-        self.raised = True
-        print("SIGTERM received: writing a resume checkpoint after this iteration", file=sys.stderr, flush=True)
+        if self.signum is None:
+            self.signum = signum
+        print(f"{signal.Signals(signum).name} received: writing a resume checkpoint after this iteration",
+              file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            if previous is not None:
+                signal.signal(signum, previous)
 
 
 def _utc_now() -> str:
@@ -231,7 +254,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
 
     Raises:
         ValueError: the store has fewer training images than a batch, or too few test images.
-        TrainingInterrupted: SIGTERM arrived; the resume checkpoint was written first.
+        TrainingInterrupted: SIGTERM or SIGINT arrived; the resume checkpoint was written first.
     """
     from tqdm import tqdm
 
@@ -390,7 +413,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     outcome, done = "completed", start
     bar = tqdm(range(start + 1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
                file=sys.stderr, disable=not progress, initial=start, total=iterations)
-    with _SigtermFlag() as sigterm:
+    with _StopSignals() as stop:
         for iteration in bar:
             with phases("steps"), autocast_for(precision, device):
                 values = objective.step(iteration)
@@ -415,10 +438,10 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                 save_samples(iteration)
             if iteration in snapshots:
                 save_snapshot(iteration)
-            if sigterm.raised:
+            if stop.raised:
                 path = write_resume(iteration)
                 bar.close()
-                raise TrainingInterrupted(iteration, path)
+                raise TrainingInterrupted(iteration, path, stop.signum)
             if iteration % resume_every == 0 and iteration < iterations:
                 write_resume(iteration)
     bar.close()
