@@ -166,8 +166,8 @@ def test_cli_gpu_options_set_the_claim_settings_of_the_job(command, monkeypatch,
 
 def test_default_lock_dir_is_the_users_own(tmp_path, monkeypatch):
     uid = os.getuid()
-    assert gpu.default_lock_dir({"XDG_RUNTIME_DIR": str(tmp_path)}) == str(tmp_path / "gannorm-gpu-locks")
-    assert gpu.default_lock_dir({"XDG_RUNTIME_DIR": str(tmp_path / "missing")}) == f"/tmp/gannorm-gpu-locks-{uid}"
+    # never $XDG_RUNTIME_DIR: cron jobs lack it and logind removes it, so one user's jobs would split
+    assert gpu.default_lock_dir({"XDG_RUNTIME_DIR": str(tmp_path)}) == f"/tmp/gannorm-gpu-locks-{uid}"
     assert gpu.default_lock_dir({}) == f"/tmp/gannorm-gpu-locks-{uid}"
     # the schema's default gpu.lock_dir, passed as the rules pass it, leaves GANNORM_GPU_LOCK_DIR as it
     # is, and without it the job's locks go to the user's folder
@@ -188,7 +188,7 @@ def test_default_lock_dir_is_the_users_own(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu, "_CURRENT", None)
     claim = gpu.claim_for_job("auto", {gpu.ENV_IDS: "0", "XDG_RUNTIME_DIR": str(tmp_path)}, log=lambda m: None)
     try:
-        assert Path(claim.lock_path).parent == tmp_path / "gannorm-gpu-locks"
+        assert Path(claim.lock_path).parent == Path(f"/tmp/gannorm-gpu-locks-{uid}")
     finally:
         claim.release()
         monkeypatch.setattr(gpu, "_CURRENT", None)

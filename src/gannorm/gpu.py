@@ -19,8 +19,7 @@ and an empty list means "no GPU": claiming is skipped. It is also skipped inside
 (``SLURM_JOB_ID`` set) when SLURM has already set ``CUDA_VISIBLE_DEVICES`` (the scheduler chose
 the device), and when the device is ``cpu``.
 
-Where the locks live: a folder of the user's own, by default ``$XDG_RUNTIME_DIR/gannorm-gpu-locks``
-when ``XDG_RUNTIME_DIR`` is set and is a folder, else ``/tmp/gannorm-gpu-locks-<uid>``
+Where the locks live: a folder of the user's own, by default ``/tmp/gannorm-gpu-locks-<uid>``
 (:func:`default_lock_dir`), so the jobs of one user coordinate and no other user can tamper with
 their locks. It is created with mode 0700; an existing folder (the default or one given) is used
 only when it is a real folder (not a symbolic link) owned by this user and closed to group and
@@ -145,12 +144,10 @@ def device_ids(environ: dict[str, str] | None = None,
 
 
 def default_lock_dir(environ: dict[str, str] | None = None) -> str:
-    """This user's lock folder: ``$XDG_RUNTIME_DIR/gannorm-gpu-locks`` when ``XDG_RUNTIME_DIR`` is set
-    and is a folder, else ``/tmp/gannorm-gpu-locks-<uid>``."""
-    env = os.environ if environ is None else environ
-    runtime = env.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "gannorm-gpu-locks")
+    """This user's lock folder, ``/tmp/gannorm-gpu-locks-<uid>``. Not ``$XDG_RUNTIME_DIR``: it is unset
+    under cron and some ssh/tmux sessions and removed by systemd-logind when the last session ends
+    while jobs still run, so two jobs of one user could lock in different folders and share a GPU.
+    ``environ`` is accepted for symmetry with the other settings and not read."""
     return f"/tmp/gannorm-gpu-locks-{os.getuid()}"
 
 
