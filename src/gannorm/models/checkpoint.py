@@ -75,8 +75,9 @@ def safe_load(source: str | os.PathLike | BinaryIO, path: str | os.PathLike,
             details = text.split("WeightsUnpickler error:", 1)[1].strip()
             reason = details.splitlines()[0].split(" was not an allowed global")[0] if details else "refused"
             if "global" in reason.lower():
-                raise UnsafeCheckpoint(f"{path}: not loaded: it holds objects other than tensors and plain values, "
-                                       f"which gannorm never writes ({reason}); nothing in it was run") from None
+                raise UnsafeCheckpoint(f"{path}: not loaded: it holds objects other than tensors and plain values "
+                                       f"({reason}), which gannorm does not write (a crafted file, or an older "
+                                       "format); nothing in it was run") from None
             text = reason
         raise RuntimeError(f"{path}: unreadable checkpoint (UnpicklingError: {text})") from err
     except Exception as err:  # torch raises several types for a corrupt file
