@@ -55,9 +55,15 @@ def only_store_files(directory: Path) -> set[str]:
 # --- CIFAR-10 ------------------------------------------------------------------------------------
 
 
+# The test batches are not the published files: their MD5 cannot match, so the tests of the normal
+# path either switch the check off (verify_md5: false, for custom data) or publish their own MD5s.
+NO_MD5 = {"verify_md5": False}
+
+
 def test_cifar10_merged_skips_the_corrupt_batch(tmp_path):
     batches = make_cifar10(tmp_path, per_batch=20, corrupt="data_batch_3")
-    store = prepare("cifar10", {"source": "cifar10", "test_images": 10, "split_seed": 1}, tmp_path / "out", tmp_path)
+    store = prepare("cifar10", {"source": "cifar10", "test_images": 10, "split_seed": 1, **NO_MD5}, tmp_path / "out",
+                    tmp_path)
     order = ["data_batch_1", "data_batch_2", "data_batch_4", "data_batch_5", "test_batch"]
     expected = np.concatenate([batches[name][0] for name in order])
     assert store.images.shape == (100, 3, 32, 32)
@@ -67,12 +73,13 @@ def test_cifar10_merged_skips_the_corrupt_batch(tmp_path):
     assert meta["skipped_count"] == 1 and meta["skipped"][0]["file"].endswith("data_batch_3")
     assert {f["path"] for f in meta["source"]["files"]} == {f"cifar-10-batches-py/{n}" for n in order}
     assert all(len(f["sha256"]) == 64 for f in meta["source"]["files"])
+    assert meta["source"]["md5_verified"] is False
     assert_statistics(store)
 
 
 def test_cifar10_frogs_official_split_keeps_every_training_frog(tmp_path):
     batches = make_cifar10(tmp_path, per_batch=20, corrupt=None)
-    spec = {"source": "cifar10", "classes": [6], "split": "official", "test_images": 2}
+    spec = {"source": "cifar10", "classes": [6], "split": "official", "test_images": 2, **NO_MD5}
     store = prepare("frogs", spec, tmp_path / "out", tmp_path)
     train_frogs = np.concatenate([imgs[labels == 6] for name, (imgs, labels) in batches.items() if name != "test_batch"])
     assert store.images.shape == (12, 3, 32, 32)  # 5 batches x 2 frogs + 2 test frogs
@@ -103,8 +110,109 @@ def test_cifar10_resize_and_download_code_path(tmp_path, monkeypatch):
     assert calls == [(cifar10.URL, "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")]
     cifar10.download(tmp_path)  # files in place: no second download
     assert len(calls) == 1
-    store = prepare("c16", {"source": "cifar10", "size": 16, "test_images": 5}, tmp_path / "out", tmp_path)
+    store = prepare("c16", {"source": "cifar10", "size": 16, "test_images": 5, **NO_MD5}, tmp_path / "out", tmp_path)
     assert store.images.shape == (60, 3, 16, 16)
+
+
+def _md5(path):
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_cifar10_batches_must_have_the_published_md5(tmp_path, monkeypatch):
+    """Downloaded or placed by hand, every batch (and the archive, when there) is checked against the
+    published MD5; a mismatch stops preparation and says which file, both MD5s and the override."""
+    from gannorm.data import cifar10
+
+    make_cifar10(tmp_path, per_batch=5, corrupt=None)
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    with pytest.raises(cifar10.ChecksumMismatch) as err:
+        prepare("mine", {"source": "cifar10", "test_images": 2}, tmp_path / "out", tmp_path)
+    message = str(err.value)
+    assert str(folder / "data_batch_1") in message and _md5(folder / "data_batch_1") in message
+    assert "c99cafc152244af753f735de768cd75f" in message and "datasets.mine.verify_md5: false" in message
+    assert not (tmp_path / "out").exists()
+
+    # the same files with their MD5s published: accepted, and the sidecar says they were checked
+    monkeypatch.setattr(cifar10, "BATCH_MD5", {p.name: _md5(p) for p in cifar10.expected_files(tmp_path)})
+    store = prepare("mine", {"source": "cifar10", "test_images": 2}, tmp_path / "out", tmp_path)
+    assert store.images.shape == (30, 3, 32, 32) and store.meta["source"]["md5_verified"] is True
+
+    # one byte changed in a batch: refused, not skipped
+    original = (folder / "data_batch_4").read_bytes()
+    data = bytearray(original)
+    data[len(data) // 2] ^= 1  # a pixel
+    (folder / "data_batch_4").write_bytes(bytes(data))
+    with pytest.raises(cifar10.ChecksumMismatch, match="data_batch_4: MD5"):
+        prepare("mine", {"source": "cifar10", "test_images": 2}, tmp_path / "out2", tmp_path)
+    prepare("mine", {"source": "cifar10", "test_images": 2, **NO_MD5}, tmp_path / "out2", tmp_path)
+
+    # the archive, when it is still there, is checked too
+    (folder / "data_batch_4").write_bytes(original)
+    (tmp_path / "cifar10" / cifar10.ARCHIVE).write_bytes(b"not the archive")
+    with pytest.raises(cifar10.ChecksumMismatch, match=f"{cifar10.ARCHIVE}: MD5 .*{cifar10.ARCHIVE_MD5}"):
+        prepare("mine", {"source": "cifar10", "test_images": 2}, tmp_path / "out3", tmp_path)
+
+
+def test_cifar10_published_md5s_are_torchvisions():
+    from torchvision.datasets import CIFAR10
+
+    from gannorm.data import cifar10
+
+    assert cifar10.BATCH_MD5 == dict(CIFAR10.train_list + CIFAR10.test_list)
+    assert cifar10.ARCHIVE_MD5 == CIFAR10.tgz_md5
+
+
+class _Payload:
+    """Unpickled without restrictions, this creates ``marker`` (stands for any code an attacker runs)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_cifar10_crafted_batch_is_refused_without_running_it(tmp_path):
+    import pickle
+
+    from gannorm.data import cifar10
+
+    make_cifar10(tmp_path, per_batch=5, corrupt=None)
+    path = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
+    crafted = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [_Payload(tmp_path / "ran")]},
+                           protocol=2)
+    pickle.loads(crafted)  # the payload is live: an unrestricted load runs it
+    assert (tmp_path / "ran").exists()
+    (tmp_path / "ran").unlink()
+    path.write_bytes(crafted)
+    with pytest.raises(cifar10.UnsafePickle, match=r"data_batch_2: refused to load the global \w+\.open"):
+        cifar10.load_batch(path)
+    # not skipped like a corrupt batch: preparation stops (also with the MD5 check switched off)
+    with pytest.raises(cifar10.UnsafePickle, match="data_batch_2"):
+        prepare("mine", {"source": "cifar10", "test_images": 2, **NO_MD5}, tmp_path / "out", tmp_path)
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "out").exists()
+    # bytes may only be latin-1 text (what a Python 3 protocol-2 pickle of bytes uses); else corrupt
+    path.write_bytes(pickle.dumps({b"data": b"x"}, protocol=2).replace(b"latin1", b"utf_16"))
+    with pytest.raises(pickle.UnpicklingError, match="data_batch_2: refused _codecs.encode"):
+        cifar10.load_batch(path)
+
+
+def test_cifar10_reads_batches_pickled_by_python2_numpy(tmp_path):
+    """The published batches name numpy.core.multiarray._reconstruct (numpy 1.x, Python 2)."""
+    import pickle
+
+    from gannorm.data import cifar10
+
+    images = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8).reshape(2, 3072)
+    data = pickle.dumps({b"batch_label": b"x", b"labels": [3, 9], b"data": images}, protocol=2)
+    assert b"numpy._core.multiarray" in data or b"numpy.core.multiarray" in data
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    read, labels = cifar10.load_batch(path)
+    np.testing.assert_array_equal(read, images.reshape(2, 3, 32, 32))
+    assert labels.tolist() == [3, 9] and labels.dtype == np.int64
 
 
 # --- CelebA ----------------------------------------------------------------------------------------
@@ -367,6 +475,7 @@ def test_paper_config_is_valid_and_names_all_four_datasets():
 
 @pytest.mark.parametrize("dataset, match", [
     ({"source": "cifar10", "crop": 160}, "crop: not a key of source 'cifar10'"),
+    ({"source": "celeba", "verify_md5": False}, "verify_md5: not a key of source 'celeba'"),
     ({"source": "photo_patches", "photos": ["chelsea"], "monitor": "chelsea", "test_images": 10}, "held out"),
     ({"source": "celeba", "crop": 200}, "exceeds the 178 px"),
     ({"source": "cifar10", "classes": [6], "split": "official", "test_images": 2000}, "at most the 1000"),
@@ -393,8 +502,8 @@ SMALL_CONFIG = {
     "name": "small",
     "device": "cpu",
     "datasets": {
-        "cifar10": {"source": "cifar10", "test_images": 10},
-        "frogs": {"source": "cifar10", "classes": [6], "split": "official", "test_images": 2},
+        "cifar10": {"source": "cifar10", "test_images": 10, "verify_md5": False},
+        "frogs": {"source": "cifar10", "classes": [6], "split": "official", "test_images": 2, "verify_md5": False},
         "celeba": {"source": "celeba", "size": 32, "test_images": 2},
         "lsun": {"source": "lsun", "max_images": 4, "size": 64, "test_images": 1},
         "sr": {"source": "imagenet", "size": 64, "scale": 4, "max_images": 5, "test_images": 1},

@@ -159,7 +159,7 @@ COMMON_DATASET_KEYS = {"source", "size", "test_images", "split_seed"}
 SOURCE_KEYS: dict[str, set[str]] = {
     "digits": set(),
     "photo_patches": {"photos", "monitor", "patches", "photo_scale", "scale"},
-    "cifar10": {"download", "classes", "split"},
+    "cifar10": {"download", "classes", "split", "verify_md5"},
     "celeba": {"download", "crop", "split", "max_images"},
     "lsun": {"download", "crop", "max_images", "category"},
     "imagenet": {"folder", "classes_file", "resize", "scale", "monitor", "max_images"},

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from gannorm.models.checkpoint import UnsafeCheckpoint, check_plain, safe_load
+
 
 # --- resume checkpoints -----------------------------------------------------------------------
 #
@@ -19,7 +21,10 @@ import torch
 #
 # File format: one header line ``GANNORM-RESUME/1 <sha256 hex of the payload>\n`` followed by the
 # payload, a ``torch.save`` archive. The checksum catches truncated and bit-flipped files that
-# ``torch.load`` could still read.
+# ``torch.load`` could still read. It is no protection against a crafted file (whoever can write the
+# file can compute it): the payload is read with ``torch.load(weights_only=True)``, which builds
+# tensors and plain values only, and the state is made of those (numpy's RNG state as plain values,
+# see :func:`gannorm.train.loop.rng_states`), which :func:`save_resume` checks.
 
 RESUME_MAGIC = b"GANNORM-RESUME/1"
 RESUME_LATEST = "latest.pt"
@@ -53,11 +58,16 @@ def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
 
     Returns:
         The path of ``latest.pt``.
+
+    Raises:
+        TypeError: ``state`` holds a value a ``weights_only`` load could not read back
+            (:func:`gannorm.models.checkpoint.check_plain`); nothing is written.
     """
     import hashlib
     import io
     import tempfile
 
+    check_plain(state)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -83,11 +93,14 @@ def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 
 def read_resume(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and verify one resume checkpoint file.
+    """Read and verify one resume checkpoint file (payload read with ``torch.load(weights_only=True)``:
+    tensors and plain values only, no code in the file is run).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CorruptCheckpoint: bad header, checksum mismatch (truncated or altered) or unreadable payload.
+        CorruptCheckpoint: bad header, checksum mismatch (truncated or altered), unreadable payload,
+            or a payload holding other objects (``"<path>: not usable: ..."``: an older resume
+            format, or a crafted file).
     """
     import hashlib
     import io
@@ -102,16 +115,21 @@ def read_resume(path: str | os.PathLike) -> dict[str, Any]:
     if hashlib.sha256(payload).hexdigest().encode() != parts[1]:
         raise CorruptCheckpoint(f"{path}: checksum mismatch ({len(payload)} payload bytes); file truncated or corrupt")
     try:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - torch raises several types
-        raise CorruptCheckpoint(f"{path}: unreadable payload ({type(err).__name__}: {err})") from err
+        return safe_load(io.BytesIO(payload), path, map_location="cpu")
+    except UnsafeCheckpoint as err:
+        reason = str(err).split(": not loaded: ", 1)[-1]
+        raise CorruptCheckpoint(f"{path}: not usable: {reason}") from None
+    except RuntimeError as err:  # safe_load's "<path>: unreadable checkpoint (<reason>)"
+        reason = str(err).split(": unreadable checkpoint ", 1)[-1]
+        raise CorruptCheckpoint(f"{path}: unreadable payload {reason}") from err
 
 
 def load_resume(directory: str | os.PathLike, log=None) -> tuple[dict[str, Any], Path] | None:
     """The newest good resume checkpoint in ``directory``: ``latest.pt``, else ``previous.pt``.
 
-    A corrupt or missing ``latest.pt`` is reported through ``log`` (a ``print``-like callable;
-    default: stderr) and ``previous.pt`` is tried. Stale temporary files of an interrupted write
+    A corrupt, unusable (see :func:`read_resume`) or missing ``latest.pt`` is reported through
+    ``log`` (a ``print``-like callable; default: stderr) and ``previous.pt`` is tried; when neither
+    is usable, the message says ``starting over``. Stale temporary files of an interrupted write
     are removed.
 
     Returns:
@@ -137,5 +155,6 @@ def load_resume(directory: str | os.PathLike, log=None) -> tuple[dict[str, Any],
         try:
             return read_resume(path), path
         except CorruptCheckpoint as err:
-            log(f"resume: WARNING: {err}; " + ("trying previous.pt" if name == RESUME_LATEST else "starting over"))
+            more = name == RESUME_LATEST and (directory / RESUME_PREVIOUS).exists()
+            log(f"resume: WARNING: {err}; " + (f"trying {RESUME_PREVIOUS}" if more else "starting over"))
     return None

@@ -72,7 +72,8 @@ METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "running_reco
 #: Default of ``train.resume_every`` (iterations between resume checkpoints).
 RESUME_EVERY = 1000
 #: Version of the resume checkpoint's content; a checkpoint of another version is not used.
-RESUME_FORMAT = 2
+#: 3: plain values only (numpy's RNG state as a tuple of plain values), read with ``weights_only``.
+RESUME_FORMAT = 3
 #: Exit status of a training process stopped by SIGTERM after writing its resume checkpoint.
 EXIT_SIGTERM = 128 + signal.SIGTERM
 #: Exit status of a training process stopped by SIGINT (Ctrl-C) after writing its resume checkpoint.
@@ -127,9 +128,14 @@ def _cpu_copy(state: dict[str, Any]) -> dict[str, Any]:
 
 def rng_states(data_rng: torch.Generator) -> dict[str, Any]:
     """Every RNG state a training run uses: the data-order/z generator, torch's global CPU
-    generator, CUDA's (when initialised), NumPy's global and Python's ``random``."""
+    generator, CUDA's (when initialised), NumPy's global and Python's ``random``.
+
+    Plain values and tensors only (what a resume checkpoint may hold): NumPy's state is
+    ``(name, keys as a list of ints, pos, has_gauss, cached_gaussian)``."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     states: dict[str, Any] = {"data": data_rng.get_state(), "torch": torch.get_rng_state(),
-                              "numpy": np.random.get_state(), "python": random.getstate()}
+                              "numpy": (str(name), [int(k) for k in keys], int(pos), int(has_gauss), float(cached)),
+                              "python": random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -139,7 +145,8 @@ def set_rng_states(states: dict[str, Any], data_rng: torch.Generator) -> None:
     """Restore :func:`rng_states` (CUDA's only when present and the same number of devices)."""
     data_rng.set_state(states["data"])
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
