@@ -35,8 +35,8 @@ for _study, _spec in STUDIES.items():
             "../../envs/gannorm.yaml"
         shell:
             cli(
-                "report study --study {params.study} --paper {params.paper} --runs {params.runs:q}",
-                "--results-dir {params.results:q} --store {input.store:q} > {log} 2>&1",
+                "report study --study {params.study:q} --paper {params.paper:q} --runs {params.runs:q}",
+                "--results-dir {params.results:q} --store {input.store:q} > {log:q} 2>&1",
             )
 
 
@@ -59,5 +59,5 @@ rule report:
     shell:
         cli(
             "report build --results-dir {params.results:q} --tex {input.tex:q} --studies {params.studies:q}",
-            "--name {params.name:q} --out {output.pdf:q} > {log} 2>&1",
+            "--name {params.name:q} --out {output.pdf:q} > {log:q} 2>&1",
         )
