@@ -1,9 +1,11 @@
 """Checks on a study configuration that its JSON schema cannot express.
 
-The schema (``workflow/schemas/config.schema.yaml``) types every key, fills defaults and rejects
-unknown keys and variants; :func:`check_config` then checks what it cannot express: names are
-identifiers (:func:`check_names`), a study's dataset exists, the image size suits the DCGAN builder,
-the evaluation subsets fit in the test split. Both run when the Snakefile is parsed, before any
+The Snakefile reads its config files and validates them against the schema
+(``workflow/schemas/config.schema.yaml``) with :mod:`gannorm.config_files` (strict YAML, one short
+message per error; the schema types every key, fills defaults and rejects unknown keys); then
+:func:`check_config` checks what the schema cannot express: names are identifiers
+(:func:`check_names`), a study's dataset exists, the image size suits the DCGAN builder, the
+evaluation subsets fit in the test split. All of it runs when the Snakefile is parsed, before any
 job starts.
 """
 
