@@ -3,6 +3,7 @@
 #   snakemake --cores all --configfile configs/smoke.yaml   the CI-sized run
 #   snakemake --cores 1 report --configfile mine.yaml       the report only: the target goes before
 #                                                           --configfile, which reads every word after it
+#   python -m gannorm check-config mine.yaml                 read and check a config without Snakemake
 import os
 import sys
 
@@ -20,7 +21,8 @@ min_version("8.0")
 # The config files, read again with gannorm's strict loader (gannorm.config_files.load_config_files:
 # duplicate keys are errors, 1e-4 is a float, a syntax error names file:line:column), then the
 # --config values on top, as Snakemake merges them. --configfile replaces the demo config.yaml
-# instead of being merged into it.
+# instead of being merged into it. (Snakemake parses --configfile files itself before this file
+# runs; for a YAML syntax error there it names no line: `python -m gannorm check-config FILE` does.)
 if workflow.overwrite_configfiles:
     CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles]
 elif getattr(workflow.config_settings, "replace_workflow_config", False) and workflow.config_settings.config:

@@ -308,3 +308,15 @@ def test_the_report_only_command_takes_the_target_before_the_config_file(tmp_pat
     result = snakemake(workdir, "-n", "--cores", "1", "report", "--configfile", "configs/smoke.yaml")
     assert result.returncode == 0, output(result)[-3000:]
     assert "results/smoke/report.pdf" in output(result) and "rule all:" not in output(result)
+
+
+def test_check_config_command_reports_the_error_or_a_summary(tmp_path, capsys):
+    from gannorm.cli import main
+
+    main(["check-config", str(REPO / "configs" / "smoke.yaml")])
+    assert "smoke.yaml: valid; 7 studies" in capsys.readouterr().out
+    (tmp_path / "tab.yaml").write_text(TAB_CONFIG)
+    with pytest.raises(SystemExit) as exit_:
+        main(["check-config", str(tmp_path / "tab.yaml")])
+    assert exit_.value.code == 1
+    assert f"config error: {tmp_path / 'tab.yaml'}:5:1: invalid YAML: a tab character" in capsys.readouterr().err
