@@ -1,25 +1,44 @@
 # gannorm: normalization in GANs, from data to report (DESIGN.md).
 #   snakemake --cores all                                   the embedded demo (config.yaml)
 #   snakemake --cores all --configfile configs/smoke.yaml   the CI-sized run
+#   snakemake --cores 1 report --configfile mine.yaml       the report only: the target goes before
+#                                                           --configfile, which reads every word after it
+#   python -m gannorm check-config mine.yaml                 read and check a config without Snakemake
 import os
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 # Parse with this checkout's package (src/), as the rules run it (their PYTHONPATH starts with src).
 sys.path.insert(0, f"{workflow.basedir}/src")
 
+from gannorm.config import ConfigError
+from gannorm.config_files import load_config_files, validate_config
+
 min_version("8.0")
 
 
-# --configfile replaces the demo config instead of being merged into it.
-if not workflow.overwrite_configfiles:
+# The config files, read again with gannorm's strict loader (gannorm.config_files.load_config_files:
+# duplicate keys are errors, 1e-4 is a float, a syntax error names file:line:column), then the
+# --config values on top, as Snakemake merges them. --configfile replaces the demo config.yaml
+# instead of being merged into it. (Snakemake parses --configfile files itself before this file
+# runs; for a YAML syntax error there it names no line: `python -m gannorm check-config FILE` does.)
+if workflow.overwrite_configfiles:
+    CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles]
+elif getattr(workflow.config_settings, "replace_workflow_config", False) and workflow.config_settings.config:
+    CONFIG_FILES = []
+elif os.path.exists("config.yaml"):
+    CONFIG_FILES = ["config.yaml"]
+    workflow.configfiles.append("config.yaml")  # as the configfile: directive records it
+else:
+    raise ConfigError(f"config.yaml: not found in {os.getcwd()}; run in the repository or pass --configfile FILE")
+_config = load_config_files(CONFIG_FILES, overrides=workflow.config_settings.config)
+config.clear()
+config.update(_config)
 
-    configfile: "config.yaml"
-
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
+# The schema fills defaults and rejects unknown keys; one short message (the key path, the value,
+# what was expected; GANNORM_SCHEMA_ERRORS=full adds the validator's full report).
+validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

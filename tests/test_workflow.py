@@ -49,7 +49,7 @@ def merge(base: dict, override: dict) -> dict:
 @pytest.mark.parametrize("override, key", [
     ({"studies": {"xiang_li": {"train": {"iteratons": 5}}}}, "iteratons"),
     ({"studies": {"xiang_li": {"variants": ["vanilla", "spectral"]}}}, "studies.xiang_li.variants: 'spectral'"),
-    ({"studies": {"xiang_li": {"train": {"iterations": -5}}}}, "['train']['iterations']"),
+    ({"studies": {"xiang_li": {"train": {"iterations": -5}}}}, "studies.xiang_li.train.iterations: -5"),
     ({"studies": {"xiang_li": {"dataset": "mnist"}}}, "studies.xiang_li.dataset"),
     ({"datasets": {"digits": {"source": "digits", "size": 24}}}, "datasets.digits.size"),
 ])

@@ -9,6 +9,8 @@
     python -m gannorm report ...   (see gannorm.report.cli)
     python -m gannorm defaults [--write README.md]   (each architecture's defaults, Markdown)
     python -m gannorm cost --configfile CONFIG ...   (FLOPs and GPU-hours of the grid, see gannorm.cost)
+    python -m gannorm check-config [CONFIG ...] [--schema SCHEMA]   (read and check configs as the
+                               Snakefile does; errors as file:line:column or key path, exit status 1)
 
 ``--spec`` is the dataset's or study's config entry as JSON, with the schema defaults filled in
 (the rules pass it from the validated Snakemake config). The GPU options are the config's ``gpu``
@@ -125,6 +127,25 @@ def _defaults(args: argparse.Namespace) -> None:
         sys.stdout.write(defaults_markdown())
 
 
+def _check_config(args: argparse.Namespace) -> None:
+    """Read ``args.configs`` (merged in order, default config.yaml) as the Snakefile does, validate and
+    check them; print a one-line summary, or the error on stderr and exit with status 1."""
+    from gannorm.config import ConfigError, check_config
+    from gannorm.config_files import load_config_files, validate_config
+
+    files = args.configs or ["config.yaml"]
+    try:
+        config = load_config_files(files)
+        validate_config(config, args.schema)
+        check_config(config)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    runs = sum(len(s["variants"]) * len(s["seeds"]) for s in config["studies"].values())
+    print(f"{' + '.join(map(str, files))}: valid; {len(config['studies'])} studies, {runs} training runs, "
+          f"results in results/{config['name']}/")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gannorm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", metavar="README", default=None,
                    help="replace the table between the defaults markers of this file instead of printing it")
     p.set_defaults(func=_defaults)
+
+    p = sub.add_parser("check-config", help="read, validate and check config files as the Snakefile does "
+                                            "(gannorm.config_files, gannorm.config)")
+    p.add_argument("configs", nargs="*", metavar="CONFIG", help="config files, merged in order (default config.yaml)")
+    p.add_argument("--schema", default=None, help="the config schema (default workflow/schemas/config.schema.yaml)")
+    p.set_defaults(func=_check_config)
 
     p = sub.add_parser("report", help="tables, figures and the LaTeX report (gannorm.report.cli)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -1,20 +1,57 @@
 """Checks on a study configuration that its JSON schema cannot express.
 
-The schema (``workflow/schemas/config.schema.yaml``) types every key, fills defaults and rejects
-unknown keys and variants; :func:`check_config` then checks the cross-references: a study's
-dataset exists, the image size suits the DCGAN builder, the evaluation subsets fit in the
-test split. Both run when the Snakefile is parsed, before any job starts.
+The Snakefile reads its config files and validates them against the schema
+(``workflow/schemas/config.schema.yaml``) with :mod:`gannorm.config_files` (strict YAML, one short
+message per error; the schema types every key, fills defaults and rejects unknown keys); then
+:func:`check_config` checks what the schema cannot express: names are identifiers
+(:func:`check_names`), a study's dataset exists, the image size suits the DCGAN builder, the
+evaluation subsets fit in the test split. All of it runs when the Snakefile is parsed, before any
+job starts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Mapping
 
 from gannorm.models.configs import ARCHITECTURE_CONFIGS
 
 
 class ConfigError(ValueError):
     """A configuration value is inconsistent; the message names the key path."""
+
+
+#: Study, dataset and run names (``name:``): an ASCII letter, then letters, digits or ``_``. They
+#: become rule names, folder names under results/ and words of shell commands, so nothing else
+#: (no ``.``, ``/``, space, ``;``, quote or parenthesis) is allowed. The schema uses the same pattern.
+NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_]*$"
+_NAME = re.compile("[A-Za-z][A-Za-z0-9_]*")  # fullmatch: unlike NAME_PATTERN's $, no trailing newline
+
+
+def is_name(value: object) -> bool:
+    """Whether ``value`` is a valid study, dataset or run name (:data:`NAME_PATTERN`)."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
+def name_error(key: str, value: object, what: str) -> str:
+    """The message for a bad name: ``key`` (e.g. ``studies``), the name and the allowed pattern."""
+    return (f"{key}: {value!r} is not a valid {what}; use a letter, then letters, digits or _ "
+            f"(pattern {NAME_PATTERN})")
+
+
+def check_names(config: Mapping[str, Any]) -> None:
+    """Check the run name (``name``) and every study and dataset name against :data:`NAME_PATTERN`.
+
+    Raises:
+        ConfigError: naming the key (``name``, ``studies`` or ``datasets``), the bad name and the pattern.
+    """
+    if "name" in config and not is_name(config["name"]):
+        raise ConfigError(name_error("name", config["name"], "run name"))
+    for section, what in (("datasets", "dataset name"), ("studies", "study name")):
+        entries = config.get(section)
+        for name in entries if isinstance(entries, Mapping) else ():
+            if not is_name(name):
+                raise ConfigError(name_error(section, name, what))
 
 
 def dcgan_map_sizes(size: int) -> list[int]:
@@ -60,8 +97,13 @@ def resolve_studies(config: dict[str, Any]) -> None:
 
 
 def check_config(config: dict[str, Any]) -> None:
-    """Resolve each study's paper (:func:`resolve_studies`), then raise :class:`ConfigError` naming
-    the first inconsistent key of a validated config."""
+    """Check the names (:func:`check_names`), resolve each study's paper (:func:`resolve_studies`),
+    then check the cross-references of a validated config.
+
+    Raises:
+        ConfigError: naming the first bad name or inconsistent key.
+    """
+    check_names(config)
     resolve_studies(config)
     datasets = config["datasets"]
     for name, spec in datasets.items():

@@ -252,26 +252,23 @@ def grid_cost(config: dict[str, Any]) -> list[StudyCost]:
 
 
 def load_config(path: str | Path, schema: str | Path | None = None) -> dict[str, Any]:
-    """Read a config as the Snakefile does: ``yaml.safe_load``, the schema's defaults filled by
-    ``snakemake.utils.validate`` (``schema``: default :data:`SCHEMA`), then
-    :func:`gannorm.config.resolve_studies` and :func:`gannorm.config.check_config`.
+    """Read a config as the Snakefile does: :func:`gannorm.config_files.load_config_files` (strict YAML),
+    :func:`gannorm.config_files.validate_config` (the schema's defaults filled in; ``schema``: default
+    :data:`SCHEMA`), then :func:`gannorm.config.check_config` (names, each study's paper resolved).
 
     Raises:
-        FileNotFoundError: no config or schema file. ImportError: no snakemake.
-        snakemake.exceptions.WorkflowError: the config does not match the schema.
-        gannorm.config.ConfigError: an inconsistent config.
+        FileNotFoundError: no schema file.
+        gannorm.config.ConfigError: a missing or malformed config file, a config that does not match
+            the schema, or an inconsistent config.
     """
-    import yaml
-    from snakemake.utils import validate  # fills the schema's defaults, as the Snakefile's validate
+    from gannorm.config import check_config
+    from gannorm.config_files import load_config_files, validate_config
 
-    from gannorm.config import check_config, resolve_studies
-
-    config = yaml.safe_load(Path(path).read_text())
+    config = load_config_files([path])
     schema = Path(schema or (SCHEMA if SCHEMA.is_file() else Path(__file__).resolve().parents[2] / SCHEMA))
     if not schema.is_file():
         raise FileNotFoundError(f"{schema}: config schema not found (pass --schema)")
-    validate(config, str(schema))
-    resolve_studies(config)
+    validate_config(config, schema)
     check_config(config)
     return config
 

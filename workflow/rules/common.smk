@@ -3,11 +3,13 @@
 import json
 
 import os
+import re
 
 from gannorm.config import check_config
 
-# Each study's paper (gannorm.studies) gives its architecture and, when the config names none, its
-# variants; then the cross-checks a schema cannot express.
+# Names are identifiers (gannorm.config.check_names); each study's paper (gannorm.studies) gives its
+# architecture and, when the config names none, its variants; then the cross-checks a schema cannot
+# express.
 check_config(config)
 
 RESULTS = f"results/{config['name']}"
@@ -16,8 +18,8 @@ DATASETS = config["datasets"]
 
 
 wildcard_constraints:
-    study="|".join(STUDIES),
-    dataset="|".join(DATASETS),
+    study="|".join(map(re.escape, STUDIES)),
+    dataset="|".join(map(re.escape, DATASETS)),
     arch="[a-z0-9_]+",
     variant="[a-z0-9_]+",
     seed="[0-9]+",

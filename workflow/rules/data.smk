@@ -52,7 +52,7 @@ rule download_cifar10:
         "../../envs/gannorm.yaml"
     shell:
         "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
-        "--source cifar10 --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
+        "--source cifar10 --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log:q}"
 
 
 rule download_celeba:
@@ -67,7 +67,7 @@ rule download_celeba:
         "../../envs/gannorm.yaml"
     shell:
         "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
-        "--source celeba --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
+        "--source celeba --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log:q}"
 
 
 rule download_lsun:
@@ -82,7 +82,7 @@ rule download_lsun:
         "../../envs/gannorm.yaml"
     shell:
         "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
-        "--source lsun --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
+        "--source lsun --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log:q}"
 
 
 rule download_imagenet:
@@ -97,7 +97,7 @@ rule download_imagenet:
         "../../envs/gannorm.yaml"
     shell:
         "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m gannorm.data.download "
-        "--source imagenet --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log}"
+        "--source imagenet --data-root {params.data_root:q} {params.specs} 2>&1 | tee {log:q}"
 
 
 rule prepare_dataset:
@@ -123,7 +123,7 @@ rule prepare_dataset:
     shell:
         "GANNORM_WORKERS={threads} "
         + cli(
-            "prepare --dataset {wildcards.dataset} --spec {params.spec:q}",
-            "--data-root {params.data_root:q} --out {params.out:q} > {log} 2>&1",
+            "prepare --dataset {wildcards.dataset:q} --spec {params.spec:q}",
+            "--data-root {params.data_root:q} --out {params.out:q} > {log:q} 2>&1",
         )
         + " && tail -n 1 {log}"  # the console shows how many items were used and skipped

@@ -32,8 +32,8 @@ rule final_eval:
         "../../envs/gannorm.yaml"
     shell:
         cli(
-            "evaluate --store {params.store} --spec {params.study:q} --device {params.device} --threads {threads}",
-            "--jobs-per-gpu {config[gpu][jobs_per_gpu]} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]}",
+            "evaluate --store {params.store:q} --spec {params.study:q} --device {params.device:q} --threads {threads}",
+            "--jobs-per-gpu {config[gpu][jobs_per_gpu]:q} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]:q}",
             "--run {params.run_dir:q}",
-            "> {log} 2>&1",
+            "> {log:q} 2>&1",
         )

@@ -2,7 +2,8 @@
 # section with the verdict of every claim (gannorm.report.latex.write_study; what a study shows is
 # declared in its gannorm.studies module, its prose in paper/studies/<paper>.tex); then one job
 # compiles paper/report.tex with latexmk into results/<name>/report.pdf (DESIGN.md sections 2-3).
-#   snakemake --cores 1 report      regenerate tables, figures and the PDF only
+#   snakemake --cores 1 report [--configfile mine.yaml]   regenerate tables, figures and the PDF only
+#   (the target before --configfile: after it, `report` would be read as a second config file)
 from gannorm.studies import get as get_study
 
 REPORT_PDF = f"{RESULTS}/report.pdf"
@@ -35,8 +36,8 @@ for _study, _spec in STUDIES.items():
             "../../envs/gannorm.yaml"
         shell:
             cli(
-                "report study --study {params.study} --paper {params.paper} --runs {params.runs:q}",
-                "--results-dir {params.results:q} --store {input.store:q} > {log} 2>&1",
+                "report study --study {params.study:q} --paper {params.paper:q} --runs {params.runs:q}",
+                "--results-dir {params.results:q} --store {input.store:q} > {log:q} 2>&1",
             )
 
 
@@ -59,5 +60,5 @@ rule report:
     shell:
         cli(
             "report build --results-dir {params.results:q} --tex {input.tex:q} --studies {params.studies:q}",
-            "--name {params.name:q} --out {output.pdf:q} > {log} 2>&1",
+            "--name {params.name:q} --out {output.pdf:q} > {log:q} 2>&1",
         )

@@ -41,10 +41,10 @@ rule train:
         "../../envs/gannorm.yaml"
     shell:
         cli(
-            "train --store {params.store} --study {wildcards.study} --spec {params.study:q}",
-            "--architecture {wildcards.arch} --variant {wildcards.variant} --seed {wildcards.seed}",
-            "--device {params.device} --threads {threads}",
-            "--jobs-per-gpu {config[gpu][jobs_per_gpu]} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]}",
+            "train --store {params.store:q} --study {wildcards.study:q} --spec {params.study:q}",
+            "--architecture {wildcards.arch:q} --variant {wildcards.variant:q} --seed {wildcards.seed:q}",
+            "--device {params.device:q} --threads {threads}",
+            "--jobs-per-gpu {config[gpu][jobs_per_gpu]:q} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]:q}",
             "--out {params.run_dir:q}",
-            "> {log} 2>&1",
+            "> {log:q} 2>&1",
         )
