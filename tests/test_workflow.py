@@ -109,7 +109,7 @@ def test_parsing_the_snakefile_changes_no_environment_variable_and_rules_pass_th
     output = result.stdout + result.stderr
     changed = json.loads(output.split("CHANGED=")[1].splitlines()[0])
     assert changed == []
-    gpu_options = f"--jobs-per-gpu 3 --gpu-lock-dir '{locks}' --gpu-wait 7"
+    gpu_options = f"--jobs-per-gpu 3 --gpu-lock-dir='{locks}' --gpu-wait 7"
     commands = [line for line in output.splitlines() if " -m gannorm train " in line or " -m gannorm evaluate " in line]
     assert any(" -m gannorm train " in c for c in commands) and any(" -m gannorm evaluate " in c for c in commands)
     assert all(gpu_options in c for c in commands), commands[:2]

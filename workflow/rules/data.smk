@@ -126,4 +126,4 @@ rule prepare_dataset:
             "prepare --dataset {wildcards.dataset:q} --spec {params.spec:q}",
             "--data-root {params.data_root:q} --out {params.out:q} > {log:q} 2>&1",
         )
-        + " && tail -n 1 {log}"  # the console shows how many items were used and skipped
+        + " && tail -n 1 {log:q}"  # the console shows how many items were used and skipped

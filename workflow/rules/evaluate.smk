@@ -33,7 +33,7 @@ rule final_eval:
     shell:
         cli(
             "evaluate --store {params.store:q} --spec {params.study:q} --device {params.device:q} --threads {threads}",
-            "--jobs-per-gpu {config[gpu][jobs_per_gpu]:q} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]:q}",
+            "--jobs-per-gpu {config[gpu][jobs_per_gpu]:q} --gpu-lock-dir={config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]:q}",
             "--run {params.run_dir:q}",
             "> {log:q} 2>&1",
         )

@@ -44,7 +44,7 @@ rule train:
             "train --store {params.store:q} --study {wildcards.study:q} --spec {params.study:q}",
             "--architecture {wildcards.arch:q} --variant {wildcards.variant:q} --seed {wildcards.seed:q}",
             "--device {params.device:q} --threads {threads}",
-            "--jobs-per-gpu {config[gpu][jobs_per_gpu]:q} --gpu-lock-dir {config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]:q}",
+            "--jobs-per-gpu {config[gpu][jobs_per_gpu]:q} --gpu-lock-dir={config[gpu][lock_dir]:q} --gpu-wait {config[gpu][wait_seconds]:q}",
             "--out {params.run_dir:q}",
             "> {log:q} 2>&1",
         )
