@@ -138,3 +138,23 @@ def test_the_raw_files_fingerprint_changes_when_an_image_or_the_partition_file_c
     image.write_bytes(b"\xff\xd8 a repaired jpeg!!")
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
     assert raw_fingerprint(tmp_path, "celeba") != edited
+
+
+@pytest.mark.parametrize("study", ["mullery_iwgan", "mullery_sr"])
+def test_bn_clip_without_the_stores_statistics_is_an_error_naming_the_store(study, tmp_path):
+    """Mullery & Whelan's bn_clip head starts from the data's per-channel mean and std: a store
+    without them must not silently give gamma 1, beta 0."""
+    from gannorm.cost import load_config
+    from gannorm.data import prepare
+    from gannorm.train.loop import objective_class
+
+    config = load_config("configs/smoke.yaml")
+    spec = config["studies"][study]
+    store = prepare("patches", config["datasets"][spec["dataset"]], tmp_path / "patches")
+    meta = json.loads((store.directory / "store.json").read_text())
+    del meta["mean_pm1"]
+    (store.directory / "store.json").write_text(json.dumps(meta))
+    broken = open_store(store.directory)
+    with pytest.raises(ValueError, match=r"patches/store.json: no per-channel mean_pm1"):
+        objective_class(spec["architecture"])(broken, spec, "bn_clip", 0, torch.device("cpu"),
+                                              torch.Generator().manual_seed(0))

@@ -97,11 +97,21 @@ def store_data(store: Store) -> dict[str, Any]:
     Returns:
         ``{"size": image side (px), "channels": C, "mean_pm1": [C] and "std_pm1": [C] (training
         images in [-1, 1] scale), "input_size": low-resolution input side (px) or None}``.
+
+    Raises:
+        ValueError: the store's sidecar has no per-channel ``mean_pm1``/``std_pm1`` of C values
+            (every store gannorm writes has them; ``bn_clip`` heads start from them, Mullery & Whelan
+            section 4, and must not silently start from 0 and 1): the message names the store.
     """
     meta = store.meta
     channels, size = int(store.channels), int(store.image_shape[1])
     inputs = getattr(store, "inputs", None)
+    stats = {key: meta.get(key) for key in ("mean_pm1", "std_pm1")}
+    for key, values in stats.items():
+        if not isinstance(values, (list, tuple)) or len(values) != channels:
+            raise ValueError(f"{store.directory}/store.json: no per-channel {key} ({channels} values expected, "
+                             f"found {values!r}); rebuild the store (delete the folder and rerun)")
     return {"size": size, "channels": channels,
-            "mean_pm1": [float(v) for v in meta.get("mean_pm1", [0.0] * channels)],
-            "std_pm1": [float(v) for v in meta.get("std_pm1", [1.0] * channels)],
+            "mean_pm1": [float(v) for v in stats["mean_pm1"]],
+            "std_pm1": [float(v) for v in stats["std_pm1"]],
             "input_size": None if inputs is None else int(inputs.shape[-1])}

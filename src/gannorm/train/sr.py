@@ -44,7 +44,7 @@ from gannorm.metrics.histograms import data_histogram, image_snapshot, pixel_his
 from gannorm.metrics.perceptual import perceptual_loss_for
 from gannorm.models.heads import to_unit
 from gannorm.models.sr_config import SRConfig
-from gannorm.train.objective import Objective
+from gannorm.train.objective import Objective, store_data
 
 #: Most images in a sample grid (the monitor output plus test outputs).
 SAMPLE_GRID = 16
@@ -66,10 +66,7 @@ def sr_data(store: Store) -> dict[str, Any]:
     if store.inputs is None:
         raise ValueError(f"{store.directory}: no low-resolution inputs (inputs.npy); super-resolution needs a "
                          f"paired store: set the dataset's scale (photo_patches) or use the imagenet source")
-    channels = store.channels
-    return {"size": int(store.image_shape[1]), "channels": channels,
-            "mean_pm1": [float(v) for v in store.meta["mean_pm1"]],
-            "std_pm1": [float(v) for v in store.meta["std_pm1"]], "input_size": int(store.inputs.shape[2])}
+    return {**store_data(store), "input_size": int(store.inputs.shape[2])}  # store_data names a store without stats
 
 
 class PairedSampler:
