@@ -239,3 +239,14 @@ def test_mlp_batch_variant_has_bn_after_every_hidden_layer_and_vanilla_none():
     assert [m.out_features for m in dv.net if isinstance(m, nn.Linear)] == [256, 128, 1]
     with pytest.raises(ValueError, match="weight"):
         mlp.build("weight", {}, GREY16)
+
+
+@pytest.mark.parametrize("kind", ["bn_tanh", "bn_clip"])
+def test_bn_heads_use_keras_batchnorm_settings(kind):
+    """Mullery & Whelan's networks are Keras: BatchNormalization epsilon 1e-3, momentum 0.99 (issue 12)."""
+    head = OutputHead(kind, 3, [0.1, -0.2, 0.0], [0.5, 0.4, 0.6])
+    assert head.norm.eps == 1e-3 and head.norm.momentum == pytest.approx(0.01)
+    x = torch.randn(8, 3, 4, 4) * 2 + 1
+    head.train()(x)
+    # one Keras update: moving_mean = 0.99 * 0 + 0.01 * batch mean
+    assert torch.allclose(head.norm.running_mean, 0.01 * x.mean(dim=(0, 2, 3)), atol=1e-6)

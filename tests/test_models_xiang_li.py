@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from gannorm.models import ARCHITECTURES, build_generator, build_models, variants
 from gannorm.models.dcgan import DCGANSpec, build_dcgan
-from gannorm.models.heads import OutputHead
+from gannorm.models.heads import KERAS_BN_EPS, OutputHead
 from gannorm.models.layers import MeanOnlyBatchNorm2d, TPReLU, WNAddition, WNConv2d, WNConvTranspose2d, WNLinear
 from gannorm.models.resnet import ResidualBlock, ResNetSpec, _Upsample2x, num_layers
 from gannorm.models import resnet
@@ -101,7 +101,7 @@ def test_bn_clip_head_starts_with_the_data_mean_and_std(variant):
     assert float(x.abs().max()) < 1.0, "stats well inside [-1, 1]: nothing is clipped"
     # BN in train mode: per-channel output mean = beta = mean_pm1, std = gamma = std_pm1 up to BN's eps
     var = pre.var(dim=(0, 2, 3), unbiased=False).double()
-    expected_std = torch.tensor(STATS["std_pm1"], dtype=torch.float64) * torch.sqrt(var / (var + 1e-5))
+    expected_std = torch.tensor(STATS["std_pm1"], dtype=torch.float64) * torch.sqrt(var / (var + KERAS_BN_EPS))
     torch.testing.assert_close(x.mean(dim=(0, 2, 3)).double(), torch.tensor(STATS["mean_pm1"], dtype=torch.float64),
                                atol=1e-5, rtol=0)
     torch.testing.assert_close(x.std(dim=(0, 2, 3), unbiased=False).double(), expected_std, atol=0, rtol=1e-3)

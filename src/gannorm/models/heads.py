@@ -48,6 +48,12 @@ class Clip(nn.Module):
         return x.clamp(self.low, self.high)
 
 
+#: Keras BatchNormalization defaults (epsilon; momentum in PyTorch's convention, 1 - Keras' 0.99),
+#: used by the BN output heads of Mullery & Whelan.
+KERAS_BN_EPS = 1e-3
+KERAS_BN_MOMENTUM = 0.01
+
+
 class OutputHead(nn.Module):
     """The last step of a generator: ``(B, C, H, W)`` pre-activations -> images in ``output_range``.
 
@@ -56,6 +62,9 @@ class OutputHead(nn.Module):
         channels: image channels C.
         mean_pm1, std_pm1: per-channel data mean and std in [-1, 1] scale (length C); required for
             ``bn_clip`` (its BN ``beta`` and ``gamma`` start there), ignored otherwise.
+
+    The BN of ``bn_tanh`` and ``bn_clip`` uses Keras' defaults (:data:`KERAS_BN_EPS`,
+    :data:`KERAS_BN_MOMENTUM`), as the authors' Keras code does.
 
     Raises:
         ValueError: unknown head, or ``bn_clip`` without per-channel statistics of length C.
@@ -68,7 +77,9 @@ class OutputHead(nn.Module):
         self.output_range = head_range(kind)
         self.norm: nn.Module | None = None
         if kind in ("bn_tanh", "bn_clip"):
-            self.norm = nn.BatchNorm2d(channels)
+            # Keras' BatchNormalization defaults, as the rest of Mullery & Whelan's (Keras) networks:
+            # epsilon 1e-3, momentum 0.99 (PyTorch's convention: 1 - 0.99 = 0.01).
+            self.norm = nn.BatchNorm2d(channels, eps=KERAS_BN_EPS, momentum=KERAS_BN_MOMENTUM)
         if kind == "bn_clip":
             if mean_pm1 is None or std_pm1 is None or len(mean_pm1) != channels or len(std_pm1) != channels:
                 raise ValueError(f"output head bn_clip needs the data's per-channel mean and std in [-1, 1] "
