@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import torch
 
 SMALL_STUDY = {
     "dataset": "digits",
@@ -28,3 +29,13 @@ def digits_store(tmp_path_factory):
 @pytest.fixture
 def small_study():
     return copy.deepcopy(SMALL_STUDY)
+
+
+@pytest.fixture
+def one_thread():
+    """One CPU thread, as the training CLI's ``--threads 1``: bit-identical reruns, and the tiny test
+    networks run faster than with several threads on two busy cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

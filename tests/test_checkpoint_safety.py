@@ -143,15 +143,6 @@ OBJECTIVE_SPECS = {
 OBJECTIVE_VARIANTS = {"dcgan": "batch", "iwgan": "bn_clip", "sr": "tanh"}
 
 
-@pytest.fixture
-def one_thread():
-    """One CPU thread, as the training CLI's ``--threads 1`` (bit-identical reruns)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def objective_stores(tmp_path_factory):
     from gannorm.data import prepare

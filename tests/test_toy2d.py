@@ -36,12 +36,9 @@ SMALL_SPEC = {
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """The toy networks are tiny: several threads only add synchronisation (3x slower on 2 busy cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
+    """Every test here on one thread (conftest.one_thread)."""
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from gannorm.io import fsync_dir
 from gannorm.models.checkpoint import UnsafeCheckpoint, check_plain, safe_load
 
 
@@ -33,19 +34,6 @@ RESUME_PREVIOUS = "previous.pt"
 
 class CorruptCheckpoint(RuntimeError):
     """A resume checkpoint is truncated, corrupt or not a resume checkpoint (the message says which)."""
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -85,7 +73,7 @@ def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
         if latest.exists():
             os.replace(latest, previous)
         os.replace(tmp, latest)
-        _fsync_dir(directory)
+        fsync_dir(directory)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
