@@ -140,3 +140,14 @@ def make_imagenet(root: Path, classes: int = 3, per_class: int = 4, corrupt: str
             rel = f"n{c:08d}/img_{j:02d}.JPEG"
             (train / rel).write_bytes(truncated(data) if rel == corrupt else data)
     return train
+
+
+class Payload:
+    """Unpickled without restrictions, this creates ``marker`` (stands for any code an attacker runs);
+    tests of untrusted files check that loading a file holding it creates nothing."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))

@@ -13,24 +13,16 @@ import numpy as np
 import pytest
 import torch
 
+from data_fixtures import Payload
+
 from gannorm.models.checkpoint import UnsafeCheckpoint, load_checkpoint, save_checkpoint
 from gannorm.train.checkpoint import RESUME_MAGIC, CorruptCheckpoint, load_resume, read_resume, save_resume
 from gannorm.train.loop import RESUME_FORMAT, rng_states, set_rng_states
 
 
-class _Payload:
-    """Unpickled without restrictions, this creates ``marker`` (stands for any code an attacker runs)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def _crafted_state(marker):
     return {"format": RESUME_FORMAT, "fingerprint": "x", "iteration": 7, "model": {"architecture": "dcgan"},
-            "generator": {"weight": _Payload(marker)}}
+            "generator": {"weight": Payload(marker)}}
 
 
 def _payload_bytes(marker) -> bytes:
@@ -104,8 +96,8 @@ def test_save_refuses_values_a_safe_load_could_not_read(tmp_path):
     with pytest.raises(TypeError, match=r"state\['rows'\]\[0\]\['loss'\].*numpy.float64"):
         save_resume(tmp_path, {"rows": [{"loss": np.float64(1.0)}]})
     assert not (tmp_path / "latest.pt").exists()
-    with pytest.raises(TypeError, match=r"state\['x'\].*_Payload"):
-        save_checkpoint(tmp_path / "best.pt", {"x": _Payload(tmp_path / "ran")})
+    with pytest.raises(TypeError, match=r"state\['x'\].*Payload"):
+        save_checkpoint(tmp_path / "best.pt", {"x": Payload(tmp_path / "ran")})
     assert not (tmp_path / "best.pt").exists() and not (tmp_path / "ran").exists()
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from data_fixtures import (LSUN_SIZES, coord_image, crop_origin, make_celeba, make_cifar10, make_imagenet,
+from data_fixtures import (LSUN_SIZES, Payload, coord_image, crop_origin, make_celeba, make_cifar10, make_imagenet,
                            make_lsun)
 from gannorm.config import ConfigError, check_config
 from gannorm.data import prepare
@@ -164,16 +164,6 @@ def test_cifar10_published_md5s_are_torchvisions():
     assert cifar10.ARCHIVE_MD5 == CIFAR10.tgz_md5
 
 
-class _Payload:
-    """Unpickled without restrictions, this creates ``marker`` (stands for any code an attacker runs)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_cifar10_crafted_batch_is_refused_without_running_it(tmp_path):
     import pickle
 
@@ -181,7 +171,7 @@ def test_cifar10_crafted_batch_is_refused_without_running_it(tmp_path):
 
     make_cifar10(tmp_path, per_batch=5, corrupt=None)
     path = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
-    crafted = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [_Payload(tmp_path / "ran")]},
+    crafted = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [Payload(tmp_path / "ran")]},
                            protocol=2)
     pickle.loads(crafted)  # the payload is live: an unrestricted load runs it
     assert (tmp_path / "ran").exists()
