@@ -96,5 +96,8 @@ def test_paper_dry_run_lists_every_cell_and_one_gpu_per_training_job(tmp_path):
     listed = set(re.findall(r"runs/(\w+)/([\w-]+)/(seed\d+)/metrics.csv", "".join(train)))
     assert listed == expected
     assert len(train) == len(expected)
+    # Xiang & Li's Appendix D.2 variants train in the study of weight and vanilla (Tables 5 and 6)
+    celeba = {cell for study, cell, _ in listed if study == "xiang_li_celeba"}
+    assert {"dcgan-vanilla", "dcgan-weight", "dcgan-weight_affine", "dcgan-weight_meanbn"} <= celeba
     for body in train:
         assert re.search(r"resources: .*\bgpu=1\b", body), body

@@ -75,8 +75,10 @@ def _train(args: argparse.Namespace) -> None:
     from gannorm.provenance import resolve_device
     from gannorm.train.loop import TrainingInterrupted, train_run
 
+    from gannorm.config import variant_spec
+
     _set_threads(args.threads)
-    spec = dict(args.spec)
+    spec = variant_spec(args.spec, args.variant)  # a spec with train.variant_iterations, as the Snakefile resolves it
     architecture = spec.setdefault("architecture", args.architecture or "dcgan")
     if args.architecture is not None and args.architecture != architecture:
         raise SystemExit(f"--architecture {args.architecture!r} does not match the study's architecture "

@@ -135,6 +135,50 @@ def check_config(config: dict[str, Any]) -> None:
                                       f"{test_images} test images of dataset {dataset!r}")
         if "reconstructions" in evaluate and "images" in evaluate and evaluate["reconstructions"] > evaluate["images"]:
             raise ConfigError(f"{key}.evaluate.reconstructions: more than evaluate.images")
+        check_iterations(name, study)
+
+
+def variant_spec(study: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The study config one variant trains with: ``train.variant_iterations[variant]`` (when given)
+    replaces ``train.iterations``, and the ``variant_iterations`` map itself is left out, so a
+    variant's config (and its Snakemake parameters) changes only when its own count does.
+
+    Xiang & Li trained vanilla and BN for 150,000 iterations and WN and affine WN for 700,000 on
+    CelebA (section 5.2, Appendix D.2): ``iterations: 150000`` with ``variant_iterations: {weight:
+    700000, weight_affine: 700000}``. A spec without the map is returned as a copy unchanged.
+    """
+    spec = dict(study)
+    train = dict(spec.get("train") or {})
+    per_variant = train.pop("variant_iterations", None)
+    if per_variant is not None:
+        if variant in per_variant:
+            train["iterations"] = int(per_variant[variant])
+        spec["train"] = train
+    return spec
+
+
+def check_iterations(name: str, study: dict[str, Any]) -> None:
+    """``train.variant_iterations`` names only the study's variants; every ``train.evaluate_at``
+    iteration is reached by at least one variant.
+
+    Raises:
+        ConfigError: naming the key, the value and what is expected.
+    """
+    key = f"studies.{name}.train"
+    train = study.get("train") or {}
+    per_variant = train.get("variant_iterations") or {}
+    for variant in per_variant:
+        if variant not in study["variants"]:
+            raise ConfigError(f"{key}.variant_iterations: {variant!r} is not a variant of this study; "
+                              f"its variants: {list(study['variants'])}")
+    if train.get("evaluate_at") and study.get("architecture") in ("sr", "toy2d"):
+        raise ConfigError(f"{key}.evaluate_at: the final evaluation of architecture {study['architecture']!r} "
+                          "reads only the best and the last checkpoint; evaluate_at is for image GANs")
+    longest = max([int(train.get("iterations", 0)), *map(int, per_variant.values())])
+    for iteration in train.get("evaluate_at") or []:
+        if int(iteration) > longest:
+            raise ConfigError(f"{key}.evaluate_at: {iteration} is beyond every variant's iterations (at most "
+                              f"{longest}); list iterations a run reaches")
 
 
 #: The variants of each architecture, from its config dataclass (``gannorm.models.<arch>_config``,

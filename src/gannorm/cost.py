@@ -19,8 +19,9 @@ what the dataset's config implies (:func:`data_facts`), and one step of each kin
   :func:`gannorm.metrics.reconstruction.reconstruct` runs it plus the last forward,
   ``train.eval_images`` x ``train.eval_steps``, at iteration 0, every ``train.eval_every`` and at the
   end (as :func:`gannorm.train.loop.train_run`);
-* final evaluation: ``evaluate.images`` x ``evaluate.steps`` for the best and the last checkpoint (2;
-  an upper bound: the second is skipped when they are the same); super-resolution: one forward of
+* final evaluation: ``evaluate.images`` x ``evaluate.steps`` for the best and the last checkpoint and
+  each ``train.evaluate_at`` one before the last (an upper bound: one is skipped when two are the
+  same); ``train.variant_iterations`` gives a variant its own iteration count; super-resolution: one forward of
   generator and perceptual loss per test pair; the 2-D toy's NumPy energy distance is not counted;
 times variants x seeds. GPU-hours divide FLOPs by a throughput (:class:`Throughput`): measured by
 ``benchmarks/gpu.py --out`` (``--gpu-table``), else the stated :data:`ASSUMED_THROUGHPUT`.
@@ -180,8 +181,11 @@ def _gan_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> Cell
         train = iterations * iteration
     step, forward = reconstruction_flops(objective.generator, data["channels"], data["size"], objective.latent)
     evals = running_evaluations(iterations, t_cfg["eval_every"])
+    # the best and the last checkpoint, and each train.evaluate_at one the run reaches before its last
+    checkpoints = 2 + len([i for i in t_cfg.get("evaluate_at") or [] if int(i) < iterations])
+    evals += len([i for i in t_cfg.get("evaluate_at") or [] if int(i) < iterations and int(i) % int(t_cfg["eval_every"])])
     running = evals * int(t_cfg["eval_images"]) * (int(t_cfg["eval_steps"]) * step + forward)
-    final = 2 * int(e_cfg["images"]) * (int(e_cfg["steps"]) * step + forward)
+    final = checkpoints * int(e_cfg["images"]) * (int(e_cfg["steps"]) * step + forward)
     return CellFlops(variant, iteration, train, running, final, evals, step, forward, critic, generator_step,
                      critic_steps)
 
@@ -218,10 +222,12 @@ def cell_flops(study: dict[str, Any], dataset: dict[str, Any], variant: str) -> 
     """FLOPs of one cell of a resolved study (schema defaults filled, ``architecture`` set) on its
     dataset's config entry (:class:`CellFlops`; the module docstring says what is counted). Raises
     ValueError for an unknown architecture or dataset source."""
+    from gannorm.config import variant_spec
+
     cells = {**{a: _gan_cell for a in GAN + WGAN_GP}, "sr": _sr_cell, "toy2d": _toy2d_cell}
     if study["architecture"] not in cells:
         raise ValueError(f"unknown architecture {study['architecture']!r}; known: {sorted(cells)}")
-    return cells[study["architecture"]](study, variant, data_facts(dataset))
+    return cells[study["architecture"]](variant_spec(study, variant), variant, data_facts(dataset))
 
 
 @dataclass
@@ -372,7 +378,8 @@ def report(config_path: str | Path, costs: Sequence[StudyCost], throughput: Thro
              "double backward), not elementwise ops, normalisation or optimiser updates.",
              "Counts: train.iterations (WGAN-GP critic steps by the critic schedule); running evaluation at 0, "
              "every train.eval_every and at the end, train.eval_images x train.eval_steps; final evaluation "
-             "evaluate.images x evaluate.steps for best and last (2, an upper bound); x variants x seeds.",
+             "evaluate.images x evaluate.steps for best, last and each train.evaluate_at before the last (an "
+             "upper bound); train.variant_iterations per variant; x variants x seeds.",
              "", format_table(rows), "",
              f"Total: {total['total_pflop']:.4g} PFLOP ({total['total_pflop'] / 1000:.3g} EFLOP), "
              f"{total['gpu_hours']:.4g} GPU-hours ({total['gpu_hours'] / 24:.3g} GPU-days) at the throughput below.",

@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from gannorm.config import check_config
+from gannorm.config import check_config, variant_spec
 
 # Names are identifiers (gannorm.config.check_names); each study's paper (gannorm.studies) gives its
 # architecture and, when the config names none, its variants; then the cross-checks a schema cannot
@@ -58,11 +58,12 @@ def gpus_per_job(stage):
 
 
 def study_json(wildcards):
-    """A study's resolved config (schema defaults and its paper's architecture filled in) without its
-    ``report`` section and ``paper`` key, passed to the training and evaluation CLI as JSON (so a
-    report setting does not rerun training)."""
+    """A study's resolved config (schema defaults and its paper's architecture filled in) for one
+    variant (gannorm.config.variant_spec: its train.variant_iterations entry as train.iterations),
+    without its ``report`` section and ``paper`` key, passed to the training and evaluation CLI as
+    JSON (so a report setting, or another variant's iteration count, does not rerun training)."""
     spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
-    return json.dumps(spec, sort_keys=True)
+    return json.dumps(variant_spec(spec, wildcards.variant), sort_keys=True)
 
 
 def study_store(wildcards):

@@ -4,9 +4,10 @@
 every image GAN (dcgan, resnet, mlp, iwgan, wgan_resnet), :mod:`gannorm.evaluate.sr` for
 super-resolution and :mod:`gannorm.evaluate.toy2d` for the 2-D toy study.
 
-The best checkpoint (lowest running reconstruction loss) and the last ("converged") one are
-each evaluated with ``evaluate.steps`` RMSProp steps (2,000 in the paper) on the first
-``evaluate.images`` test images (2,000 in the paper), BN in inference mode. Writes
+The best checkpoint (lowest running reconstruction loss), the last one and those kept at the
+``train.evaluate_at`` iterations (``checkpoints/iter<i>.pt``; the largest is the run's "converged"
+model, named by ``final_eval.json``'s ``converged``; without ``evaluate_at`` the last is) are each
+evaluated with ``evaluate.steps`` RMSProp steps (2,000 in the paper) on the first ``evaluate.images`` test images (2,000 in the paper), BN in inference mode. Writes
 ``final_eval.json`` (per-image losses and their mean per checkpoint) and ``reconstructions.npz``
 (the first ``evaluate.reconstructions`` test images and their reconstructions, for figures).
 """
@@ -24,7 +25,8 @@ import torch
 from gannorm.data.store import Store
 from gannorm.io import atomic_path, read_json, write_json
 from gannorm.metrics.reconstruction import reconstruct
-from gannorm.models.checkpoint import generator_from_checkpoint, load_checkpoint
+from gannorm.models.checkpoint import (evaluate_at_iterations, evaluate_at_name, generator_from_checkpoint,
+                                      load_checkpoint)
 from gannorm.models.heads import UnitOutput
 from gannorm.timing import Phases
 
@@ -65,21 +67,30 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
                               "batch_size": cfg["batch_size"], "test_indices": store.test_indices[:n].tolist(),
                               "checkpoints": {}}
     arrays = {"targets": targets[:keep].float().cpu().numpy()}
-    for name in ("best", "last"):
+    # train.evaluate_at: the checkpoints kept at those iterations (the run's own count; a diverged
+    # run has none beyond its divergence); the largest is the "converged" model
+    at = [evaluate_at_name(i) for i in evaluate_at_iterations(spec.get("train") or {}, int(run["iterations_done"]))
+          if (run_dir / "checkpoints" / f"{evaluate_at_name(i)}.pt").exists()]
+    if at:
+        result["converged"] = at[-1]
+    for name in ("best", "last", *at):
         state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt", map_location=device)
         generator = UnitOutput(generator_from_checkpoint(state, device)).eval()  # images in [0, 1]
         entry: dict[str, Any] = {"iteration": state["iteration"],
                                  "running_recon": _finite_or_none(state.get("running_recon", state.get("running")))}
-        best = result["checkpoints"].get("best")
-        if name == "last" and best is not None and best["iteration"] == entry["iteration"]:
-            # The best running checkpoint is the last one: same weights, same result.
-            result["checkpoints"]["last"] = {**best, "same_as": "best"}
-            arrays["last"] = arrays["best"]
-            print(f"{run_dir}: last checkpoint is the best one (iteration {entry['iteration']})")
+        same = next((other for other, done in result["checkpoints"].items()
+                     if "same_as" not in done and done["iteration"] == entry["iteration"]), None)
+        if same is not None:
+            # Another evaluated checkpoint is of the same iteration: same weights, same result.
+            result["checkpoints"][name] = {**result["checkpoints"][same], "same_as": same}
+            if name in ("best", "last"):
+                arrays[name] = arrays[same]
+            print(f"{run_dir}: {name} checkpoint is the {same} one (iteration {entry['iteration']})")
             continue
         if not _parameters_finite(generator):
             entry.update(mean=None, per_image=[], note="generator weights are not finite (diverged run)")
-            arrays[name] = np.full_like(arrays["targets"], np.nan)
+            if name in ("best", "last"):
+                arrays[name] = np.full_like(arrays["targets"], np.nan)
         else:
             started = time.perf_counter()
             with phases("evaluate"):
@@ -89,8 +100,9 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
             entry.update(mean=_finite_or_none(float(losses.mean())),
                          per_image=[_finite_or_none(float(v)) for v in losses],
                          seconds=round(time.perf_counter() - started, 3))
-            with torch.no_grad():
-                arrays[name] = generator(rec.latents[:keep].to(device)).float().cpu().numpy()
+            if name in ("best", "last"):  # the figures show the best and the last reconstructions
+                with torch.no_grad():
+                    arrays[name] = generator(rec.latents[:keep].to(device)).float().cpu().numpy()
         result["checkpoints"][name] = entry
         print(f"{run_dir}: {name} (iteration {entry['iteration']}): final reconstruction loss {entry['mean']}")
     with atomic_path(run_dir / "reconstructions.npz") as tmp:

@@ -135,3 +135,13 @@ def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device 
         generator = build_generator(meta)
     generator.load_state_dict(state["generator"])
     return generator.to(device).eval()
+
+
+def evaluate_at_iterations(t_cfg: dict[str, Any], iterations: int) -> list[int]:
+    """The sorted ``train.evaluate_at`` iterations a run of ``iterations`` reaches (others are skipped)."""
+    return sorted({int(i) for i in t_cfg.get("evaluate_at") or [] if 1 <= int(i) <= iterations})
+
+
+def evaluate_at_name(iteration: int) -> str:
+    """Checkpoint stem of a ``train.evaluate_at`` iteration: ``iter0700000`` (``checkpoints/iter0700000.pt``)."""
+    return f"iter{int(iteration):07d}"

@@ -230,13 +230,19 @@ def _checkpoint(run: dict[str, Any], name: str = "best") -> dict[str, Any]:
     return ((run["final"].get("checkpoints") or {}).get(name)) or {}
 
 
+#: The checkpoint name of :func:`_per_image` that stands for the run's converged model
+#: (``final_eval.json``'s ``converged``: a ``train.evaluate_at`` checkpoint, else ``last``).
+_CONVERGED = "<converged>"
+
+
 def _per_image(path: Sequence[str], checkpoint: str = "best") -> Callable[[dict, ReportOptions], Measurement]:
     """A per-image quantity stored in ``final_eval.json`` ``checkpoints.<checkpoint>.<path...>``."""
 
     def read(run: dict[str, Any], _options: ReportOptions) -> Measurement:
         if not run["final"]:
             return Measurement(math.nan, why="has no final evaluation")
-        value: Any = _checkpoint(run, checkpoint)
+        name = run["final"].get("converged", "last") if checkpoint == _CONVERGED else checkpoint
+        value: Any = _checkpoint(run, name)
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if not value:
@@ -285,6 +291,13 @@ QUANTITIES: dict[str, Quantity] = {
                             _per_image(["per_image"]), header="final loss (best)"),
     "final_recon_last": Quantity("final reconstruction loss (last checkpoint)", "per-pixel MSE", True,
                                  _per_image(["per_image"], "last"), header="final loss (last)"),
+    "final_recon_converged": Quantity("final reconstruction loss (converged checkpoint: the largest train.evaluate_at "
+                                      "iteration reached, else the last)", "per-pixel MSE", True,
+                                      _per_image(["per_image"], _CONVERGED), header="final loss (converged)"),
+    "running_recon_converged": Quantity("running reconstruction loss of the converged checkpoint", "per-pixel MSE", True,
+                                        _scalar(lambda r, _o: _checkpoint(r, r["final"].get("converged", "last"))
+                                                .get("running_recon"), "has no converged running evaluation"),
+                                        header="running loss (converged)"),
     "running_recon": Quantity("best running reconstruction loss", "per-pixel MSE", True,
                               _scalar(lambda r, _o: r["run"].get("best_running_recon"), "has no running evaluation"), header="running loss"),
     "best_iteration": Quantity("iteration of the best running evaluation", "iterations", False,

@@ -116,8 +116,10 @@ class Table:
     snapshots: bool = False
 
 
-#: The reconstruction-loss table of every image GAN (Xiang & Li, Tables 2-8).
-RECONSTRUCTION = Table("results", ("best_iteration", "running_recon", "final_recon", "final_recon_last"))
+#: The reconstruction-loss table of every image GAN (Xiang & Li, Tables 2-8): the optimal model
+#: (best running evaluation) and the converged one (``train.evaluate_at``, else the last checkpoint).
+RECONSTRUCTION = Table("results", ("best_iteration", "running_recon", "final_recon", "running_recon_converged",
+                                   "final_recon_converged"))
 
 
 @dataclass(frozen=True)

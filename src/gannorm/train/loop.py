@@ -11,7 +11,10 @@ Every ``eval_every`` iterations (and at iteration 0 and at the end) the objectiv
 evaluation (the reconstruction loss of a fixed subset of test images for GANs, Xiang & Li section
 5.1; the test perceptual loss for super-resolution) is logged; the checkpoint with the lowest
 value is kept as ``best.pt``. At the iterations listed in ``train.snapshot_at`` the objective's
-snapshot (pixel histograms, monitor outputs) is saved to ``snapshots/iter<i>.npz``. A run whose
+snapshot (pixel histograms, monitor outputs) is saved to ``snapshots/iter<i>.npz``. At the
+iterations listed in ``train.evaluate_at`` (a running evaluation is done there too) the checkpoint
+is kept as ``checkpoints/iter<i>.pt``: the "converged" models Xiang & Li evaluate beside the best
+one (section 5.1, Tables 6-7). A run whose
 losses become NaN or Inf stops with outcome ``diverged``; that is a result, not an error.
 
 One seed drives every random choice (initialisation, data order, z), so on a CPU the same seed
@@ -63,7 +66,7 @@ from gannorm.data.store import Store
 from gannorm.io import atomic_path, save_image_grid, write_json
 from gannorm.provenance import autocast_for, provenance, set_precision
 from gannorm.timing import Phases
-from gannorm.models.checkpoint import save_checkpoint
+from gannorm.models.checkpoint import evaluate_at_iterations, evaluate_at_name, save_checkpoint
 from gannorm.train.checkpoint import load_resume, save_resume
 
 #: metrics.csv columns of the GAN objective (other objectives have their own, see Objective.columns).
@@ -412,6 +415,12 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
 
     iterations = t_cfg["iterations"]
     snapshots = _snapshot_iterations(t_cfg, iterations)
+    evaluate_at = set(evaluate_at_iterations(t_cfg, iterations))
+    # checkpoints/ is not a declared folder: an earlier run's evaluate_at checkpoints that this run
+    # has not (re)written are removed, so the final evaluation never reads another run's model
+    for stale in (out_dir / "checkpoints").glob("iter*.pt"):
+        if not (stale.stem[4:].isdigit() and int(stale.stem[4:]) in evaluate_at and int(stale.stem[4:]) <= start):
+            stale.unlink()
     if start == 0:
         log_row(0, None, evaluate=True)
         save_samples(0)
@@ -433,7 +442,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
             for key, value in values.items():
                 accum[key] = accum.get(key, 0.0) + value
             accum["n"] += 1
-            evaluate = iteration % t_cfg["eval_every"] == 0 or iteration == iterations
+            evaluate = iteration % t_cfg["eval_every"] == 0 or iteration == iterations or iteration in evaluate_at
             if iteration % t_cfg["log_every"] == 0 or evaluate:
                 means = {key: accum[key] / accum["n"] for key in objective.columns}
                 log_row(iteration, means, evaluate)
@@ -445,6 +454,10 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                 save_samples(iteration)
             if iteration in snapshots:
                 save_snapshot(iteration)
+            if iteration in evaluate_at:  # a "converged" model the final evaluation evaluates too
+                with phases("writes"):
+                    save_checkpoint(out_dir / "checkpoints" / f"{evaluate_at_name(iteration)}.pt",
+                                    checkpoint_state(iteration, rows[-1][objective.running_column]))
             if stop.raised:
                 path = write_resume(iteration)
                 bar.close()
