@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from gannorm import cost
+from gannorm.config import variant_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"
@@ -84,12 +85,23 @@ def test_study_totals_are_cells_times_seeds(smoke):
             if study["architecture"] in ("dcgan", "resnet", "mlp", "iwgan", "wgan_resnet"):
                 evaluate = study["evaluate"]
                 per_image = evaluate["steps"] * cell.eval_step + cell.eval_forward
-                assert cell.final_eval == pytest.approx(2 * evaluate["images"] * per_image)  # best and last
-                t = study["train"]
-                assert cell.running_evaluations == cost.running_evaluations(t["iterations"], t["eval_every"])
+                t = variant_spec(study, cell.variant)["train"]  # the variant's own iterations
+                # best and last, and each evaluate_at checkpoint before the last (smoke: the ResNet's WN at 40)
+                extra = [i for i in t.get("evaluate_at", []) if i < t["iterations"]]
+                assert cell.final_eval == pytest.approx((2 + len(extra)) * evaluate["images"] * per_image)
+                assert cell.running_evaluations == cost.running_evaluations(t["iterations"], t["eval_every"]) + len(
+                    [i for i in extra if i % t["eval_every"]])
                 assert cell.running_eval == pytest.approx(
                     cell.running_evaluations * t["eval_images"] * (t["eval_steps"] * cell.eval_step
                                                                    + cell.eval_forward))
+
+
+def test_a_variant_of_its_own_length_costs_its_own_iterations(smoke):
+    config, costs = smoke
+    resnet = next(c for c in costs if c.study == "xiang_li_resnet")
+    cells = {cell.variant: cell for cell in resnet.cells}
+    assert cells["weight"].train == pytest.approx(cells["weight"].iteration * 60)  # variant_iterations: weight 60
+    assert cells["vanilla"].train == pytest.approx(cells["vanilla"].iteration * 40)
 
 
 def test_running_evaluation_schedule():
@@ -103,6 +115,8 @@ def test_training_flops_scale_linearly_with_iterations(smoke, tmp_path):
     raw = yaml.safe_load(SMOKE.read_text())
     for study in raw["studies"].values():
         study["train"] = {**study["train"], "iterations": 2 * study["train"]["iterations"]}
+        study["train"].pop("variant_iterations", None)  # every variant at the study's count (doubled)
+        study["train"].pop("evaluate_at", None)
     doubled_path = tmp_path / "smoke_doubled.yaml"
     doubled_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     doubled = {c.study: c for c in cost.grid_cost(cost.load_config(doubled_path, SCHEMA))}
@@ -110,6 +124,8 @@ def test_training_flops_scale_linearly_with_iterations(smoke, tmp_path):
     for one in costs:
         two = doubled[one.study]
         study = config["studies"][one.study]
+        if study["train"].get("variant_iterations") or study["train"].get("evaluate_at"):
+            continue  # the ResNet: its own test above
         n = study["train"]["iterations"]
         seeds = len(study["seeds"])
         # each further iteration costs one steady-state iteration (WGAN-GP: critic_iterations critic

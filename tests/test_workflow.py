@@ -137,6 +137,16 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     assert all(v in table for v in study["variants"])
     for figure in ("running_loss", "samples", "reconstructions"):
         assert (results / "figures" / f"xiang_li_{figure}.pdf").stat().st_size > 1000
+    # train.variant_iterations and train.evaluate_at through the rules: the ResNet's WN trains 60
+    # iterations, the others 40; WN's checkpoint at 40 is evaluated too and its last is "converged"
+    resnet = results / "runs" / "xiang_li_resnet"
+    weight = json.loads((resnet / "resnet-weight" / "seed0" / "final_eval.json").read_text())
+    assert json.loads((resnet / "resnet-weight" / "seed0" / "run.json").read_text())["iterations_done"] == 60
+    assert weight["converged"] == "iter0000060" and weight["checkpoints"]["iter0000040"]["iteration"] == 40
+    assert weight["checkpoints"]["iter0000040"]["mean"] is not None
+    vanilla = json.loads((resnet / "resnet-vanilla" / "seed0" / "final_eval.json").read_text())
+    assert json.loads((resnet / "resnet-vanilla" / "seed0" / "run.json").read_text())["iterations_done"] == 40
+    assert vanilla["converged"] == "iter0000040" and vanilla["checkpoints"]["iter0000040"]["same_as"] in ("best", "last")
     # every study of the smoke config ran end to end: each cell trained and evaluated, a table
     # naming every variant, and a report section with its computed verdict(s)
     for name, spec in config["studies"].items():
