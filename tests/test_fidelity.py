@@ -297,3 +297,67 @@ def test_an_evaluation_without_the_key_imports_no_torch_fidelity(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(src)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+# --- claims and tables by IS (fake run folders) -------------------------------------------------------
+
+def _is_runs(root: Path, scores: dict) -> list[dict]:
+    """Runs of ``{(variant, seed): IS or None}``; None = evaluated without evaluate.inception_weights."""
+    from test_report import GAN_CONFIG, recon_final, write_run
+
+    from gannorm.report.runs import load_runs
+
+    dirs = []
+    for (variant, seed), score in scores.items():
+        final = recon_final([0.01, 0.02])
+        if score is not None:
+            for entry in final["checkpoints"].values():
+                entry["fidelity"] = {"inception_score_mean": score, "inception_score_std": 0.1, "fid": 50 / score,
+                                     "kid_mean": 0.01, "kid_std": 0.001, "samples": 100, "real_images": 50}
+        dirs.append(write_run(root, "s", variant, seed, config=GAN_CONFIG, final=final))
+    return load_runs(dirs)
+
+
+def test_best_of_higher_takes_the_highest_higher_variant_per_seed(tmp_path):
+    from gannorm.report import claims
+    from gannorm.studies import Claim
+
+    claim = Claim("GN at its best group count has a higher IS than LN", "final_is", ("ln",), ("g4", "g8", "g16"),
+                  "T", best_of_higher=True)
+    scores = {("ln", 0): 3.0, ("ln", 1): 3.0, ("ln", 2): 3.0, ("g4", 0): 4.0, ("g8", 0): 3.5, ("g4", 1): 3.3,
+              ("g8", 1): 5.0, ("g4", 2): 3.75, ("g8", 2): 2.0}
+    verdict = claims.evaluate(claim, _is_runs(tmp_path, scores))  # g16 was not run
+    (pair,) = verdict.pairs
+    assert pair.lower == "ln" and pair.higher == "best of g4, g8"
+    assert pair.effects == pytest.approx([25.0, 40.0, 20.0])  # 1 - ln / max(g4, g8) per seed
+    assert verdict.verdict == "supported"
+    with pytest.raises(ValueError, match="best_of_lower and best_of_higher"):
+        Claim("x", "final_is", ("ln",), ("g4",), "T", best_of_lower=True, best_of_higher=True)
+
+
+def test_wu_is_claim_is_not_measured_without_the_key_and_the_table_leaves_the_columns_out(tmp_path):
+    from gannorm.report import claims
+    from gannorm.report.runs import ReportOptions
+    from gannorm.report.tables import write_study_table
+    from gannorm.studies import RECONSTRUCTION
+    from gannorm.studies.wu import WU_CRITIC_NORM
+
+    claim = next(c for c in WU_CRITIC_NORM.claims if c.quantity == "final_is")
+    variants = ("critic_ln", "critic_gn4", "critic_gn8")
+    runs = _is_runs(tmp_path / "off", {(v, s): None for v in variants for s in range(3)})
+    verdict = claims.evaluate(claim, runs)
+    assert verdict.verdict == "not measured" and "evaluate.inception_weights not set" in verdict.reason
+    published = WU_CRITIC_NORM.published[0]
+    table = write_study_table(RECONSTRUCTION, "wu", runs, ReportOptions(), published, tmp_path / "off.csv",
+                              tmp_path / "off.tex", "tab:wu")
+    assert "final_is" not in table and "IS (best)" not in (tmp_path / "off.tex").read_text()
+
+    runs = _is_runs(tmp_path / "on", {(v, s): 3.0 + 0.1 * i + 0.01 * s for i, v in enumerate(variants)
+                                      for s in range(3)})
+    assert claims.evaluate(claim, runs).verdict == "supported"
+    table = write_study_table(RECONSTRUCTION, "wu", runs, ReportOptions(), published, tmp_path / "on.csv",
+                              tmp_path / "on.tex", "tab:wu")
+    assert {"final_is", "final_fid", "final_kid"} <= set(table)
+    assert table.loc[table["kind"] == "published", "final_is"].tolist() == [3.632]  # LN, Wu et al. Figure 2
+    tex = (tmp_path / "on.tex").read_text()
+    assert "IS (best)" in tex and "FID (best)" in tex and "Heusel" in tex
