@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gannorm import forkserver
-from tests.conftest import SMALL_STUDY
+from conftest import SMALL_STUDY  # not tests.conftest: torch-fidelity installs a package "tests"
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"

@@ -75,7 +75,7 @@ def _modules_after(code: str, cwd: Path) -> dict[str, bool]:
 def trained_run(tmp_path_factory):
     """A small DCGAN run trained and evaluated by the CLI in a fresh process."""
     from gannorm.data import prepare
-    from tests.conftest import SMALL_STUDY
+    from conftest import SMALL_STUDY  # not tests.conftest: torch-fidelity installs a package "tests"
 
     root = tmp_path_factory.mktemp("startup")
     store = prepare("digits", {"source": "digits", "size": 16, "test_images": 64, "split_seed": 0}, root / "digits")

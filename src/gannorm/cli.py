@@ -111,6 +111,12 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from gannorm.metrics import fidelity
+
+    evaluate = args.spec.get("evaluate") or {}
+    if fidelity.enabled(evaluate) and not os.path.isfile(evaluate["inception_weights"]):
+        # before the store's checksums, the imports and any reconstruction: one line, no traceback
+        raise SystemExit(f"error: evaluate.inception_weights: {fidelity.weights_help(evaluate['inception_weights'])}")
     from gannorm.evaluate.final import evaluate_run
     from gannorm.provenance import resolve_device
 

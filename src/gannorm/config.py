@@ -11,6 +11,7 @@ job starts.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Mapping
 
@@ -136,6 +137,7 @@ def check_config(config: dict[str, Any]) -> None:
         if "reconstructions" in evaluate and "images" in evaluate and evaluate["reconstructions"] > evaluate["images"]:
             raise ConfigError(f"{key}.evaluate.reconstructions: more than evaluate.images")
         check_iterations(name, study)
+        check_fidelity(key, study, test_images, dataset)
 
 
 def variant_spec(study: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -179,6 +181,35 @@ def check_iterations(name: str, study: dict[str, Any]) -> None:
         if int(iteration) > longest:
             raise ConfigError(f"{key}.evaluate_at: {iteration} is beyond every variant's iterations (at most "
                               f"{longest}); list iterations a run reaches")
+
+
+def check_fidelity(key: str, study: dict[str, Any], test_images: int | None, dataset: str) -> None:
+    """The IS/FID/KID keys of one study's ``evaluate`` (:mod:`gannorm.metrics.fidelity`), when
+    ``inception_weights`` is set: an image GAN, the weights file present, ``kid_subset_size`` at most
+    ``fidelity_samples`` and the dataset's test images.
+
+    Raises:
+        ConfigError: naming ``<key>.evaluate.<field>`` and what is expected (for a missing weights file:
+            the file torch-fidelity expects, its URL and where to put it).
+    """
+    from gannorm.metrics.fidelity import ARCHITECTURES, enabled, settings, weights_help
+
+    evaluate = study.get("evaluate") or {}
+    if not enabled(evaluate):
+        return
+    s = settings(evaluate)
+    arch = study.get("architecture", "dcgan")
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"{key}.evaluate.inception_weights: architecture {arch!r} has its own final evaluation; "
+                          f"IS/FID/KID are computed for the image GANs {list(ARCHITECTURES)} only: remove the key")
+    if not os.path.isfile(s["inception_weights"]):
+        raise ConfigError(f"{key}.evaluate.inception_weights: {weights_help(s['inception_weights'])}")
+    if s["kid_subset_size"] > s["fidelity_samples"]:
+        raise ConfigError(f"{key}.evaluate.kid_subset_size: {s['kid_subset_size']} exceeds evaluate.fidelity_samples "
+                          f"({s['fidelity_samples']}); KID subsets are drawn from the generated samples")
+    if test_images is not None and s["kid_subset_size"] > test_images:
+        raise ConfigError(f"{key}.evaluate.kid_subset_size: {s['kid_subset_size']} exceeds the {test_images} test "
+                          f"images of dataset {dataset!r}; KID subsets are drawn from them too")
 
 
 #: The variants of each architecture, from its config dataclass (``gannorm.models.<arch>_config``,

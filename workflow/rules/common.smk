@@ -6,6 +6,7 @@ import os
 import re
 
 from gannorm.config import check_config, variant_spec
+from gannorm.metrics.fidelity import enabled as fidelity_enabled, without_fidelity
 
 # Names are identifiers (gannorm.config.check_names); each study's paper (gannorm.studies) gives its
 # architecture and, when the config names none, its variants; then the cross-checks a schema cannot
@@ -60,10 +61,26 @@ def gpus_per_job(stage):
 def study_json(wildcards):
     """A study's resolved config (schema defaults and its paper's architecture filled in) for one
     variant (gannorm.config.variant_spec: its train.variant_iterations entry as train.iterations),
-    without its ``report`` section and ``paper`` key, passed to the training and evaluation CLI as
-    JSON (so a report setting, or another variant's iteration count, does not rerun training)."""
+    without its ``report`` section and ``paper`` key, passed to the training CLI as JSON (so a
+    report setting, or another variant's iteration count, does not rerun training); the IS/FID/KID
+    keys of ``evaluate`` are left out too (training does not use them:
+    gannorm.metrics.fidelity.without_fidelity)."""
     spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
-    return json.dumps(variant_spec(spec, wildcards.variant), sort_keys=True)
+    return json.dumps(variant_spec(without_fidelity(spec), wildcards.variant), sort_keys=True)
+
+
+def evaluate_json(wildcards):
+    """The final evaluation's study JSON: :func:`study_json`, plus the IS/FID/KID keys when
+    ``evaluate.inception_weights`` is set (without it, the same text as study_json)."""
+    spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
+    return json.dumps(variant_spec(without_fidelity(spec, keep_when_enabled=True), wildcards.variant), sort_keys=True)
+
+
+def inception_weights(wildcards):
+    """The final evaluation's InceptionV3 weights file as an input when the study sets
+    ``evaluate.inception_weights`` (a changed file reruns the evaluation), else none."""
+    evaluate = STUDIES[wildcards.study].get("evaluate") or {}
+    return [evaluate["inception_weights"]] if fidelity_enabled(evaluate) else []
 
 
 def study_store(wildcards):

@@ -2,6 +2,9 @@
 # (gannorm.evaluate.final.evaluate_run): for every image GAN the 2,000-step reconstruction loss
 # (Xiang & Li 2017, section 5.1); for super-resolution the test perceptual loss and pixel
 # histograms; for the 2-D toy study the losses against ln 2, the mean shift and the energy distance.
+# With a study's evaluate.inception_weights, image GANs also get IS, FID and KID (torch-fidelity) of
+# evaluate.fidelity_samples samples against the store's test split (real features cached in
+# <store>/fidelity/, which no rule declares: a cache, checked against the store and the weights).
 # GPU claiming as in train.smk (the config's gpu section as CLI options).
 
 
@@ -11,11 +14,13 @@ rule final_eval:
         last=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/checkpoints/last.pt",
         run=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/run.json",
         sidecar=lambda w: f"{study_store(w)}/store.json",
+        # only with evaluate.inception_weights (IS/FID/KID, gannorm.metrics.fidelity); else none
+        inception=inception_weights,
     output:
         final=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/final_eval.json",
         reconstructions=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/reconstructions.npz",
     params:
-        study=study_json,
+        study=evaluate_json,
         store=study_store,
         device=config["device"],
         run_dir=lambda w, output: os.path.dirname(output.final),

@@ -1,4 +1,5 @@
-"""Final evaluation of a trained GAN run (Xiang & Li 2017, section 5.1): the reconstruction loss.
+"""Final evaluation of a trained GAN run (Xiang & Li 2017, section 5.1): the reconstruction loss,
+and with ``evaluate.inception_weights`` the Inception score, FID and KID (:mod:`gannorm.metrics.fidelity`).
 
 :func:`evaluate_run` picks the evaluation of a run's architecture: this reconstruction loss for
 every image GAN (dcgan, resnet, mlp, iwgan, wgan_resnet), :mod:`gannorm.evaluate.sr` for
@@ -24,6 +25,7 @@ import torch
 
 from gannorm.data.store import Store
 from gannorm.io import atomic_path, read_json, write_json
+from gannorm.metrics.fidelity import FidelityScorer
 from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.checkpoint import (evaluate_at_iterations, evaluate_at_name, generator_from_checkpoint,
                                       load_checkpoint)
@@ -51,7 +53,11 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
 
     Raises:
         FileNotFoundError / RuntimeError: a checkpoint or ``run.json`` is missing or unreadable.
-        ValueError: ``evaluate.images`` exceeds the store's test images.
+        ValueError: ``evaluate.images`` exceeds the store's test images; with
+            ``evaluate.inception_weights`` set, the weights file is not torch-fidelity's InceptionV3
+            or ``evaluate.kid_subset_size`` exceeds the test images or ``evaluate.fidelity_samples``.
+        FileNotFoundError: also for a missing ``evaluate.inception_weights`` file (the message names
+            the file torch-fidelity expects, its URL and where to put it), before any reconstruction.
     """
     phases = phases or Phases()
     run_dir = Path(run_dir)
@@ -73,6 +79,8 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
           if (run_dir / "checkpoints" / f"{evaluate_at_name(i)}.pt").exists()]
     if at:
         result["converged"] = at[-1]
+    # IS, FID, KID with evaluate.inception_weights (gannorm.metrics.fidelity), else None: nothing loaded
+    scorer = FidelityScorer.from_config(store, cfg, device, phases=phases)
     for name in ("best", "last", *at):
         state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt", map_location=device)
         generator = UnitOutput(generator_from_checkpoint(state, device)).eval()  # images in [0, 1]
@@ -103,6 +111,8 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
             if name in ("best", "last"):  # the figures show the best and the last reconstructions
                 with torch.no_grad():
                     arrays[name] = generator(rec.latents[:keep].to(device)).float().cpu().numpy()
+            if scorer is not None:
+                entry["fidelity"] = scorer.score(generator)
         result["checkpoints"][name] = entry
         print(f"{run_dir}: {name} (iteration {entry['iteration']}): final reconstruction loss {entry['mean']}")
     with atomic_path(run_dir / "reconstructions.npz") as tmp:

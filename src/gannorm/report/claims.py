@@ -2,7 +2,8 @@
 
 A :class:`gannorm.studies.Claim` says that its ``lower`` variants have a lower quantity than its
 ``higher`` variants. It is tested pair by pair (each ``lower`` variant against each ``higher`` one;
-with ``best_of_lower`` the lowest ``lower`` variant of each seed):
+with ``best_of_lower`` the lowest ``lower`` variant of each seed, with ``best_of_higher`` the highest
+``higher`` variant of each seed, for a higher-is-better quantity such as the Inception score):
 
 * **Per seed.** The effect is ``d = (h - l) / |h|`` (a percentage; positive = the claim's
   direction) for quantities marked relative, else the difference ``h - l`` in the quantity's unit;
@@ -162,25 +163,30 @@ def _wilcoxon(a: Measurement, b: Measurement) -> float:
     return float(stats.wilcoxon(a.per_image, b.per_image).pvalue)
 
 
-def compare(runs: Sequence[dict[str, Any]], quantity: str, lower: Sequence[str], higher: str,
-            options: ReportOptions, best_of_lower: bool = False) -> PairResult:
+def compare(runs: Sequence[dict[str, Any]], quantity: str, lower: Sequence[str], higher: str | Sequence[str],
+            options: ReportOptions, best_of_lower: bool = False, best_of_higher: bool = False) -> PairResult:
     """Compare ``lower`` (one variant, or the best of several per seed) with ``higher`` seed by seed.
 
     Args:
         runs: run records of one study (:func:`gannorm.report.runs.load_runs`).
         quantity: a :data:`gannorm.report.runs.QUANTITIES` name.
         lower: the variant(s) the claim says are lower; several only with ``best_of_lower``.
-        higher: the variant the claim says is higher.
+        higher: the variant the claim says is higher; with ``best_of_higher`` several, of which the
+            highest per seed is compared.
 
     Returns:
         :class:`PairResult` over the seeds of the runs.
     """
+    highers = (higher,) if isinstance(higher, str) else tuple(higher)
+    if len(highers) > 1 and not best_of_higher:
+        raise ValueError("several higher variants need best_of_higher")
     by_key = {(r["variant"], r["seed"]): r for r in runs}
     label = f"best of {', '.join(lower)}" if best_of_lower and len(lower) > 1 else lower[0]
-    result = PairResult(label, higher, QUANTITIES[quantity].relative)
+    high_label = f"best of {', '.join(highers)}" if best_of_higher and len(highers) > 1 else highers[0]
+    result = PairResult(label, high_label, QUANTITIES[quantity].relative)
     for seed in dict.fromkeys(r["seed"] for r in runs):
         reasons, found = [], {}
-        for variant in (*lower, higher):
+        for variant in dict.fromkeys((*lower, *highers)):
             run = by_key.get((variant, seed))
             if run is None:
                 reasons.append(f"no {variant} run")
@@ -188,23 +194,24 @@ def compare(runs: Sequence[dict[str, Any]], quantity: str, lower: Sequence[str],
             found[variant] = m = measure(run, quantity, options)
             # a censored value (a lower bound) may stand for the higher variant: the effect is then
             # at least the one computed; never for a lower variant
-            if math.isnan(m.value) or (m.censored and variant != higher):
+            if math.isnan(m.value) or (m.censored and variant not in highers):
                 reasons.append(f"{variant} {m.why}")
         candidates = [v for v in lower if v in found and not math.isnan(found[v].value) and not found[v].censored]
-        if higher not in found or math.isnan(found[higher].value) or not candidates or (
-                not best_of_lower and reasons):
+        tops = [v for v in highers if v in found and not math.isnan(found[v].value)]
+        if not tops or not candidates or (not best_of_lower and not best_of_higher and reasons):
             result.unmeasured.append(f"seed {seed}: " + ", ".join(reasons))
             continue
         best = min(candidates, key=lambda v: found[v].value)
-        effect = _effect(found[best].value, found[higher].value, result.relative)
+        top = max(tops, key=lambda v: found[v].value)
+        effect = _effect(found[best].value, found[top].value, result.relative)
         if math.isnan(effect):
-            result.unmeasured.append(f"seed {seed}: {higher} is zero")
+            result.unmeasured.append(f"seed {seed}: {top} is zero")
             continue
-        if found[higher].censored:
-            result.bounds.append(f"seed {seed}: {higher} {found[higher].why}, so the effect is at least this")
+        if found[top].censored:
+            result.bounds.append(f"seed {seed}: {top} {found[top].why}, so the effect is at least this")
         result.effects.append(effect)
         result.seeds.append(int(seed))
-        result.p_values.append(_wilcoxon(found[best], found[higher]))
+        result.p_values.append(_wilcoxon(found[best], found[top]))
     return result
 
 
@@ -214,7 +221,7 @@ def paper_effect(claim: Claim, published: Published | None) -> str:
     rows = published.rows if published is not None else {}
     relative = QUANTITIES[claim.quantity].relative
     parts = []
-    lowers = claim.lower if not claim.best_of_lower else ()
+    lowers = claim.lower if not (claim.best_of_lower or claim.best_of_higher) else ()
     for lo in lowers:
         for hi in claim.higher:
             a, b = (rows.get(lo) or {}).get(claim.quantity), (rows.get(hi) or {}).get(claim.quantity)
@@ -236,16 +243,17 @@ def evaluate(claim: Claim, runs: Sequence[dict[str, Any]], options: ReportOption
     """
     options = options or ReportOptions()
     present = set(r["variant"] for r in runs)
-    missing = [v for v in (*claim.lower, *claim.higher) if v not in present]
-    if claim.best_of_lower:
-        missing = [v for v in claim.higher if v not in present] + (
-            [] if present & set(claim.lower) else list(claim.lower))
+    def absent(group: Sequence[str], best_of: bool) -> list[str]:  # best of a group: missing only if all are
+        return ([] if present & set(group) else list(group)) if best_of else [v for v in group if v not in present]
+
+    missing = absent(claim.lower, claim.best_of_lower) + absent(claim.higher, claim.best_of_higher)
     effect = paper_effect(claim, published)
     if missing:
         return Verdict(claim, "not measured", f"the study has no run of {', '.join(missing)}", [], effect)
     lowers = [tuple(v for v in claim.lower if v in present)] if claim.best_of_lower else [(v,) for v in claim.lower]
-    pairs = [compare(runs, claim.quantity, lo, hi, options, claim.best_of_lower) for lo in lowers
-             for hi in claim.higher]
+    highers = [tuple(v for v in claim.higher if v in present)] if claim.best_of_higher else list(claim.higher)
+    pairs = [compare(runs, claim.quantity, lo, hi, options, claim.best_of_lower, claim.best_of_higher)
+             for lo in lowers for hi in highers]
     words = [p.verdict() for p in pairs]
     kinds = {w for w, _ in words}
     if kinds == {"not measured"}:

@@ -5,7 +5,9 @@ with ``run.json``, ``metrics.csv``, ``final_eval.json``, ``reconstructions.npz``
 ``snapshots/``. :func:`load_run` reads one into a flat record; :data:`QUANTITIES` names every
 number a study can tabulate or make a claim about, and :func:`measure` extracts one from a record:
 a per-run value and, for quantities measured per test image (the final reconstruction loss, the SR
-test perceptual loss), the per-image values with the test-image indices they belong to.
+test perceptual loss), the per-image values with the test-image indices they belong to. The
+Inception score, FID and KID (``final_is``, ``final_fid``, ``final_kid``) are measured only where the
+study set ``evaluate.inception_weights``.
 """
 
 from __future__ import annotations
@@ -281,6 +283,21 @@ def _early_w1(run: dict[str, Any], _options: ReportOptions) -> Measurement:
     return Measurement(snapshot_w1(snaps[min(snaps)]))
 
 
+def _fidelity(key: str) -> Callable[[dict, ReportOptions], Measurement]:
+    """``final_eval.json`` ``checkpoints.best.fidelity.<key>`` (IS/FID/KID, :mod:`gannorm.metrics.fidelity`)."""
+
+    def read(run: dict[str, Any], _options: ReportOptions) -> Measurement:
+        scored = _checkpoint(run)
+        if not isinstance(scored.get("fidelity"), dict):  # a note: e.g. non-finite weights, nothing scored
+            return Measurement(math.nan, why="has no final evaluation" if not run["final"] else (
+                f"has no IS/FID/KID: {scored['note']}" if scored.get("note") else
+                "has no IS/FID/KID (evaluate.inception_weights not set)"))
+        value = _num(scored["fidelity"].get(key))
+        return Measurement(value, why="" if math.isfinite(value) else f"has no finite {key}")
+
+    return read
+
+
 def _toy(key: str) -> Callable[[dict, ReportOptions], Measurement]:
     return _scalar(lambda run, _o: run["final"].get(key), "has no final evaluation")
 
@@ -298,6 +315,11 @@ QUANTITIES: dict[str, Quantity] = {
                                         _scalar(lambda r, _o: _checkpoint(r, r["final"].get("converged", "last"))
                                                 .get("running_recon"), "has no converged running evaluation"),
                                         header="running loss (converged)"),
+    "final_is": Quantity("Inception score (best checkpoint; higher = better)", "", True,
+                         _fidelity("inception_score_mean"), header="IS (best)"),
+    "final_fid": Quantity("FID to the test split (best checkpoint)", "", True, _fidelity("fid"), header="FID (best)"),
+    "final_kid": Quantity("KID to the test split (best checkpoint)", "", False, _fidelity("kid_mean"),
+                          header="KID (best)"),
     "running_recon": Quantity("best running reconstruction loss", "per-pixel MSE", True,
                               _scalar(lambda r, _o: r["run"].get("best_running_recon"), "has no running evaluation"), header="running loss"),
     "best_iteration": Quantity("iteration of the best running evaluation", "iterations", False,

@@ -24,7 +24,7 @@ import pandas as pd
 from gannorm.io import atomic_path
 from gannorm.report.runs import QUANTITIES, ReportOptions, measure, read_snapshots, snapshot_w1, variant_order
 from gannorm.report.text import escape_latex, format_value
-from gannorm.studies import Published, Table
+from gannorm.studies import FIDELITY, Published, Table
 
 _GROUPS = {"run": "per run", "mean": "mean ± std over seeds", "published": "published"}
 
@@ -225,13 +225,22 @@ def write_study_table(spec: Table, study: str, runs: Sequence[dict[str, Any]], o
                    "the same histogram).")
         write_table(table, snapshot_latex(table, caption, label, options.max_snapshots), csv_path, tex_path)
         return table
-    table = quantity_table(runs, spec.columns, options, published)
-    units = "; ".join(f"{QUANTITIES[q].label}: {QUANTITIES[q].unit}" for q in spec.columns if QUANTITIES[q].unit)
+    columns = (*spec.columns, *measured_columns(runs, spec.optional, options))
+    table = quantity_table(runs, columns, options, published)
+    units = "; ".join(f"{QUANTITIES[q].label}: {QUANTITIES[q].unit}" for q in columns if QUANTITIES[q].unit)
     caption = (f"Study \\texttt{{{name}}}: per run, mean $\\pm$ sample standard deviation over the seeds measured "
                f"(a diverged run has no numbers), and the published numbers where the paper gives them. "
                f"Units: {escape_latex(units)}.")
     if published is not None and (table["kind"] == "published").any():
         caption += (f" Published: {escape_latex(published.source)}, {escape_latex(published.setting.label)}; "
                     f"{escape_latex(published.note)}")
-    write_table(table, quantity_latex(table, spec.columns, caption, label, published), csv_path, tex_path)
+    if any(q in columns for q in FIDELITY):
+        caption += (" IS, FID, KID (Salimans et al. 2016; Heusel et al. 2017; Binkowski et al. 2018; torch-fidelity):"
+                    " generated samples vs the store's test images; IS higher is better, FID and KID lower.")
+    write_table(table, quantity_latex(table, columns, caption, label, published), csv_path, tex_path)
     return table
+
+
+def measured_columns(runs: Sequence[dict[str, Any]], optional: Sequence[str], options: ReportOptions) -> list[str]:
+    """The ``optional`` quantities that at least one run has a finite value of."""
+    return [q for q in optional if any(math.isfinite(m.value) for m in (measure(r, q, options) for r in runs))]

@@ -90,7 +90,10 @@ class Claim:
         lower, higher: variant names; every ``lower`` variant is compared with every ``higher`` one.
         source: where the paper makes the claim (table, figure, section).
         best_of_lower: compare only the best (lowest) of the ``lower`` variants, seed by seed (e.g.
-            "GroupNorm at its best group count beats LayerNorm").
+            "GroupNorm at its best group count beats LayerNorm" by a loss).
+        best_of_higher: compare only the best (highest) of the ``higher`` variants, seed by seed (e.g.
+            "LayerNorm has a lower Inception score than GroupNorm at its best group count"; for a
+            higher-is-better quantity).
         paper_effect: the paper's own effect in words where it is not computable from
             :attr:`Study.published` (e.g. ``"steep drop at about 500 vs 900-1,500 iterations"``).
     """
@@ -102,6 +105,11 @@ class Claim:
     source: str
     best_of_lower: bool = False
     paper_effect: str = ""
+    best_of_higher: bool = False
+
+    def __post_init__(self) -> None:
+        if self.best_of_lower and self.best_of_higher:
+            raise ValueError(f"claim {self.text!r}: best_of_lower and best_of_higher together")
 
 
 @dataclass(frozen=True)
@@ -109,17 +117,23 @@ class Table:
     """A table of a study's report section: ``columns`` are quantities of
     :data:`gannorm.report.runs.QUANTITIES`, one row per run plus the mean and standard deviation over
     seeds per variant and the published numbers for the same quantities; ``snapshots=True`` makes
-    the table of the pixel-histogram W1 at every snapshot iteration instead."""
+    the table of the pixel-histogram W1 at every snapshot iteration instead. ``optional`` columns
+    follow ``columns`` only when some run measured them (e.g. the Inception score, FID and KID,
+    measured only with ``evaluate.inception_weights``); the table's files are written either way."""
 
     name: str
     columns: tuple[str, ...] = ()
     snapshots: bool = False
+    optional: tuple[str, ...] = ()
 
 
+#: IS, FID and KID of the best checkpoint (gannorm.metrics.fidelity), where a study measured them.
+FIDELITY = ("final_is", "final_fid", "final_kid")
 #: The reconstruction-loss table of every image GAN (Xiang & Li, Tables 2-8): the optimal model
-#: (best running evaluation) and the converged one (``train.evaluate_at``, else the last checkpoint).
+#: (best running evaluation) and the converged one (``train.evaluate_at``, else the last checkpoint),
+#: with IS/FID/KID beside it when measured.
 RECONSTRUCTION = Table("results", ("best_iteration", "running_recon", "final_recon", "running_recon_converged",
-                                   "final_recon_converged"))
+                                   "final_recon_converged"), optional=FIDELITY)
 
 
 @dataclass(frozen=True)
