@@ -27,5 +27,5 @@ WU_CRITIC_NORM = Study(
     ),
     published=(Published(_SRC, Setting("cifar10", "CIFAR-10 32 px, 10,000 steps (ResNet)", 32, 10_000), {}),),
     tables=(RECONSTRUCTION, Table("steep_drop", ("critic_peak", "steep_drop")), Table("w1", snapshots=True)),
-    figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions"),
+    figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions", "ln_vs_gn"),
 )
