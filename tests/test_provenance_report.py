@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gannorm.report import figures, tables
+from gannorm.report import figures, plotting, tables
 from gannorm.report.provenance import provenance_latex, provenance_table, run_dirs_from_tables, write_appendix
 from gannorm.report.runs import ReportOptions, load_runs
 from gannorm.studies import RECONSTRUCTION
@@ -18,7 +18,7 @@ from test_report import STUDY, results  # noqa: F401  (fixture)
 def test_diverged_run_is_marked_in_running_loss_figure(results, tmp_path, monkeypatch):  # noqa: F811
     _, dirs = results
     captured = {}
-    monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
+    monkeypatch.setattr(plotting, "_save", lambda fig, out: captured.setdefault("fig", fig))
     figures.plot_running_loss(load_runs(dirs), tmp_path / "x.pdf", ReportOptions())
     ax = captured["fig"].axes[0]
     marks = [line for line in ax.lines if line.get_gid() == "diverged"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gannorm.report import figures, latex
+from gannorm.report import figures, latex, plotting
 from gannorm.report.cli import main
 from gannorm.report.runs import ReportOptions, load_runs
 from gannorm.studies import RECONSTRUCTION, Claim, Study, Table
@@ -204,7 +204,8 @@ def results(tmp_path: Path) -> tuple[Path, list[Path]]:
 #: a kind of fake runs each figure is drawn for; every name of FIGURES must be here
 FIGURE_KINDS = {"running_loss": gan_dirs, "samples": gan_dirs, "reconstructions": gan_dirs, "critic_loss": wgan_dirs,
                 "histograms": wgan_dirs, "w1": wgan_dirs, "perceptual_loss": sr_dirs, "monitor": sr_dirs,
-                "outputs": sr_dirs, "scatter": toy_dirs}
+                "outputs": sr_dirs, "scatter": toy_dirs, "sample_evolution": gan_dirs, "collapse": gan_dirs,
+                "weight_vs_affine": gan_dirs, "heads": wgan_dirs, "ln_vs_gn": gan_dirs}
 
 
 def _is_pdf(path: Path) -> bool:
@@ -231,7 +232,7 @@ def test_figure_of_runs_without_files_is_empty_panels(name, tmp_path, monkeypatc
     with a note, never an exception."""
     dirs = [write_run(tmp_path, "s", v, 0, config=GAN_CONFIG) for v in ("vanilla", "weight")]
     captured = {}
-    monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
+    monkeypatch.setattr(plotting, "_save", lambda fig, out: captured.setdefault("fig", fig))
     figures.plot_figure(name, load_runs(dirs), tmp_path / "x.pdf", ReportOptions())
     texts = [t.get_text() for ax in captured["fig"].axes for t in ax.texts]
     assert any(re.search(r"no |missing", t) for t in texts), texts
@@ -244,7 +245,7 @@ def test_unknown_figure_is_an_error(tmp_path):
 
 def test_critic_loss_figure_marks_steep_drops_and_divergence(tmp_path, monkeypatch):
     captured = {}
-    monkeypatch.setattr(figures, "_save", lambda fig, out: captured.setdefault("fig", fig))
+    monkeypatch.setattr(plotting, "_save", lambda fig, out: captured.setdefault("fig", fig))
     figures.plot_critic_loss(load_runs(wgan_dirs(tmp_path)), tmp_path / "x.pdf", ReportOptions(running_mean=10))
     ax = captured["fig"].axes[0]
     drops = sorted(float(line.get_xdata()[0]) for line in ax.lines if line.get_gid() == "steep_drop")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -139,3 +140,46 @@ def save_image_grid(images: Any, path: str | os.PathLike, nrow: int, padding: in
                  x * cell_w + padding:x * cell_w + padding + width] = array[k]
     pixels = np.clip(np.nan_to_num(grid * np.float32(255) + np.float32(0.5), nan=0.0), 0, 255).astype(np.uint8)
     Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0))).save(path, format="png")
+
+
+def grid_layout(grid_hw: tuple[int, int], tile_hw: tuple[int, int] | None = None,
+                count: int | None = None) -> tuple[int, int, int, int] | None:
+    """``(rows, columns, H, W)`` of a sample grid of :func:`gannorm.io.save_image_grid` (padding 1;
+    ``nrow = ceil(sqrt(count))``; one image alone has no padding) of ``grid_hw`` pixels.
+
+    From the tile size ``tile_hw`` when given, else from the number of images ``count``; None
+    when neither is given or the grid's size does not fit them.
+    """
+    height, width = grid_hw
+    if tile_hw is not None:
+        h, w = tile_hw
+        if (height, width) == (h, w):
+            return 1, 1, h, w
+        if h < 1 or w < 1 or (height - 1) % (h + 1) or (width - 1) % (w + 1):
+            return None
+        rows, columns = (height - 1) // (h + 1), (width - 1) // (w + 1)
+        return (rows, columns, h, w) if rows and columns else None
+    if not count or count < 1:
+        return None
+    if count == 1:
+        return 1, 1, height, width
+    columns = min(int(math.ceil(math.sqrt(count))), count)
+    rows = -(-count // columns)
+    if (height - 1) % rows or (width - 1) % columns:
+        return None
+    h, w = (height - 1) // rows - 1, (width - 1) // columns - 1
+    return (rows, columns, h, w) if h > 0 and w > 0 else None
+
+
+def crop_tiles(grid: Any, layout: tuple[int, int, int, int], count: int | None = None) -> Any:
+    """The images of a sample grid ``(H', W'[, C])`` as ``(n, H, W[, C])``, in the order
+    :func:`gannorm.io.save_image_grid` placed them (row by row); ``n`` = ``count`` (default every
+    cell of ``layout`` = ``(rows, columns, H, W)``, :func:`grid_layout`)."""
+    rows, columns, h, w = layout
+    if rows == columns == 1 and grid.shape[:2] == (h, w):
+        return grid[None]
+    n = rows * columns if count is None else min(int(count), rows * columns)
+    import numpy as np
+
+    return np.stack([grid[1 + (k // columns) * (h + 1):1 + (k // columns) * (h + 1) + h,
+                          1 + (k % columns) * (w + 1):1 + (k % columns) * (w + 1) + w] for k in range(n)])

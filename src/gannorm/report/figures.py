@@ -9,7 +9,14 @@
 * ``histograms`` / ``monitor`` - samples (or the monitor image's output) and pixel histograms at the snapshots;
 * ``samples`` - the last fixed-z sample grid of each variant; ``reconstructions`` / ``outputs`` - test
   images and each variant's reconstructions (SR: inputs, targets, outputs);
-* ``scatter`` - the 2-D toy study's real vs generated points.
+* ``scatter`` - the 2-D toy study's real vs generated points;
+* ``sample_evolution`` - the first few fixed-z samples of each variant over the saved iterations
+  (Xiang & Li, Figures 3, 4, 10); ``collapse`` - the samples' diversity per saved grid and the
+  sequence around each collapse onset (Figures 12, 16; :mod:`gannorm.metrics.diversity`);
+  ``weight_vs_affine`` - running loss of WN vs affine WN (Figure 23);
+* ``heads`` - per output head its loss curve, histogram row and image row (Mullery & Whelan,
+  Figures 2, 3); ``ln_vs_gn`` - LayerNorm's vs the best GroupNorm's samples (Wu et al., Figure 3):
+  these in :mod:`gannorm.report.sample_figures`; the pieces all share in :mod:`gannorm.report.plotting`.
 
 Curves show one colour per variant and one line per seed; a diverged run ends in an ``x`` and is
 listed under the axes. Image figures show each variant's first seed. A missing file gives an empty
@@ -20,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,89 +37,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gannorm.io import atomic_path  # noqa: E402
-from gannorm.metrics.curves import running_mean  # noqa: E402
-from gannorm.report.runs import (ReportOptions, read_metrics, read_snapshots, run_steep_drop, series,  # noqa: E402
-                                 snapshot_w1, variant_order)
-
-_SAMPLE_RE = re.compile(r"iter(\d+)\.png$")
-Runs = Sequence[dict[str, Any]]
-
-
-def _colours(runs: Runs) -> dict[str, Any]:
-    cmap = plt.get_cmap("tab10")
-    return {v: cmap(i % 10) for i, v in enumerate(variant_order(runs))}
-
-
-def _first_seeds(runs: Runs) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        out.setdefault(run["variant"], run)
-    return out
-
-
-def _save(fig: plt.Figure, out: str | os.PathLike) -> None:
-    with atomic_path(out, suffix=".pdf") as tmp:
-        fig.savefig(tmp, format="pdf", bbox_inches="tight")
-    plt.close(fig)
-
-
-def _empty(ax: plt.Axes, note: str) -> None:
-    ax.text(0.5, 0.5, note, ha="center", va="center", fontsize="small", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _curves(ax: plt.Axes, runs: Runs, get: Callable[[dict[str, Any]], tuple[np.ndarray, np.ndarray]],
-            ylabel: str, xlabel: str = "iteration", marks: Callable | None = None) -> None:
-    """One line per run of ``get(run) -> (x, y)`` (non-finite y left out), log y when all positive."""
-    colours, labelled, plotted = _colours(runs), set(), []
-    for run in runs:
-        x, y = get(run)
-        keep = np.isfinite(y)
-        if not keep.any():
-            continue
-        variant = run["variant"]
-        ax.plot(x[keep], y[keep], color=colours[variant], linewidth=1.0, alpha=0.85,
-                label=None if variant in labelled else variant)
-        labelled.add(variant)
-        plotted.append(y[keep])
-        if marks is not None:
-            marks(ax, run, colours[variant])
-        if run["outcome"] == "diverged":
-            ax.plot(x[keep][-1], y[keep][-1], marker="x", markersize=9, markeredgewidth=2, color=colours[variant],
-                    linestyle="none", gid="diverged")
-    if plotted:
-        values = np.concatenate(plotted)
-        if (values > 0).all():
-            ax.set_yscale("log")
-        ax.legend(title="variant", fontsize="small")
-    else:
-        ax.text(0.5, 0.5, f"no {ylabel} logged", ha="center", va="center", transform=ax.transAxes)
-    diverged = [r for r in runs if r["outcome"] == "diverged"]
-    if diverged:
-        names = ", ".join(f"{r['variant']} seed {r['seed']}" + ("" if math.isnan(r["iterations_done"]) else
-                                                                f" at {r['iterations_done']:,.0f}") for r in diverged)
-        ax.annotate(f"diverged (NaN/Inf losses): {names}", xy=(0, -0.22), xycoords="axes fraction",
-                    fontsize="small", color="0.25", annotation_clip=False)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-
-
-def _column(name: str, window: int | None = None) -> Callable[[dict[str, Any]], tuple[np.ndarray, np.ndarray]]:
-    def get(run: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        x, y = series(read_metrics(run["run_dir"]), name)
-        return x, (running_mean(x, y, window) if window else np.where(np.isfinite(y), y, np.nan))
-
-    return get
+from gannorm.report import plotting  # noqa: E402
+from gannorm.report.plotting import (Runs, _column, _curves, _empty, _first_seeds, _last_grid, _pick, _show,
+                                     _snapshot_cell)
+from gannorm.report.runs import ReportOptions, read_snapshots, run_steep_drop, snapshot_w1  # noqa: E402
+from gannorm.report.sample_figures import (MAX_COLLAPSE_RUNS, plot_collapse, plot_heads, plot_ln_vs_gn,
+                                           plot_sample_evolution, plot_weight_vs_affine)
 
 
 def plot_running_loss(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> None:
     """Running reconstruction loss (per-pixel MSE on [0, 1] images) over training iterations."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     _curves(ax, runs, _column("running_recon"), "running reconstruction loss")
-    _save(fig, out)
+    plotting._save(fig, out)
 
 
 def plot_critic_loss(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> None:
@@ -132,7 +68,7 @@ def plot_critic_loss(runs: Runs, out: str | os.PathLike, options: ReportOptions)
             f"critic loss, {options.running_mean}-iteration running mean", "generator iteration", marks)
     ax.set_yscale("linear")
     ax.axhline(0.0, color="0.5", linewidth=0.6)
-    _save(fig, out)
+    plotting._save(fig, out)
 
 
 def plot_perceptual_loss(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> None:
@@ -141,7 +77,7 @@ def plot_perceptual_loss(runs: Runs, out: str | os.PathLike, options: ReportOpti
     _curves(left, runs, _column("perceptual_loss", options.running_mean),
             f"training perceptual loss ({options.running_mean}-it. mean)")
     _curves(right, runs, _column("running_perceptual"), "running test perceptual loss")
-    _save(fig, out)
+    plotting._save(fig, out)
 
 
 def plot_w1(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> None:
@@ -154,30 +90,7 @@ def plot_w1(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> None:
 
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     _curves(ax, runs, get, "W1 to the data's pixel histogram", "generator iteration of the snapshot")
-    _save(fig, out)
-
-
-def _to_hwc(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> (H, W) or (H, W, C); NaN -> 0, clipped to [0, 1]."""
-    image = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
-    return image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
-
-
-def _show(ax: plt.Axes, image: np.ndarray) -> None:
-    picture = _to_hwc(image)
-    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _tile(images: np.ndarray, count: int) -> np.ndarray:
-    """The first ``count`` (a square number) images ``(k, C, H, W)`` tiled into one ``(C, H', W')``."""
-    side = int(math.isqrt(count))
-    images = np.asarray(images, dtype=np.float32)[:side * side]
-    if len(images) < side * side:
-        images = np.concatenate([images, np.zeros((side * side - len(images), *images.shape[1:]), np.float32)])
-    c, h, w = images.shape[1:]
-    return images.reshape(side, side, c, h, w).transpose(2, 0, 3, 1, 4).reshape(c, side * h, side * w)
+    plotting._save(fig, out)
 
 
 def _image_rows(labels: Sequence[str], stacks: Sequence[np.ndarray | None], out: str | os.PathLike,
@@ -196,7 +109,7 @@ def _image_rows(labels: Sequence[str], stacks: Sequence[np.ndarray | None], out:
             if not np.isfinite(stack[col]).all():
                 ax.set_title("NaN", fontsize="x-small")
         axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
-    _save(fig, out)
+    plotting._save(fig, out)
 
 
 def _npz(run: dict[str, Any], keys: Sequence[str]) -> dict[str, np.ndarray]:
@@ -228,46 +141,9 @@ def plot_samples(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> 
     """The last fixed-z sample grid (``samples/iter*.png``) of each variant's first seed."""
     chosen = _first_seeds(runs)
     fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.6), squeeze=False)
-    for ax, (variant, run) in zip(axes[0], chosen.items()):
-        folder = Path(run["run_dir"]) / "samples"
-        grids = sorted((int(m.group(1)), p) for p in (folder.iterdir() if folder.is_dir() else [])
-                       if (m := _SAMPLE_RE.fullmatch(p.name)))
-        if not grids:
-            ax.set_title(f"{variant} (seed {run['seed']})", fontsize="small")
-            _empty(ax, "no sample grid")
-            continue
-        iteration, path = grids[-1]
-        image = plt.imread(path)
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
-        note = ", diverged" if run["outcome"] == "diverged" else ""
-        ax.set_title(f"{variant} (seed {run['seed']}, iter {iteration:,}{note})", fontsize="small")
-        ax.axis("off")
-    _save(fig, out)
-
-
-def _pick(iterations: Sequence[int], limit: int) -> list[int]:
-    """At most ``limit`` of the sorted unique iterations, evenly spread, first and last kept."""
-    unique = sorted(set(int(i) for i in iterations))
-    if len(unique) <= limit:
-        return unique
-    return [unique[i] for i in sorted(set(np.linspace(0, len(unique) - 1, limit).round().astype(int).tolist()))]
-
-
-def _histogram(ax: plt.Axes, arrays: dict[str, np.ndarray]) -> None:
-    edges = np.asarray(arrays["bin_edges"], dtype=float)
-    data = np.nanmean(np.asarray(arrays["data_histogram"], dtype=float), axis=0)
-    hist = np.asarray(arrays["histogram"], dtype=float)
-    ax.stairs(data, edges, fill=True, color="0.8")
-    colours = ("tab:red", "tab:green", "tab:blue") if hist.shape[0] == 3 else ("black",) * hist.shape[0]
-    for c in range(hist.shape[0]):
-        ax.stairs(np.nan_to_num(hist[c]), edges, color=colours[c], linewidth=0.7)
-    top = 2.5 * float(np.nanmax(data)) if np.nanmax(data) > 0 else 1.0
-    ax.set_ylim(0, top)
-    ax.set_xlim(0, 1)
-    ax.set_yticks([])
-    ax.tick_params(labelsize="xx-small")
-    w1 = snapshot_w1(arrays)
-    ax.set_title(f"W1 {w1:.3f}" if math.isfinite(w1) else "W1 --", fontsize="x-small", pad=2)
+    for ax, run in zip(axes[0], chosen.values()):
+        _last_grid(ax, run)
+    plotting._save(fig, out)
 
 
 def _snapshots(runs: Runs, out: str | os.PathLike, options: ReportOptions, tiles: int, label: str) -> None:
@@ -279,27 +155,18 @@ def _snapshots(runs: Runs, out: str | os.PathLike, options: ReportOptions, tiles
     if not iterations:
         fig, ax = plt.subplots(figsize=(4.0, 1.2))
         _empty(ax, "no snapshots saved (train.snapshot_at empty, or every run failed before one)")
-        _save(fig, out)
+        plotting._save(fig, out)
         return
     fig, axes = plt.subplots(2 * len(chosen), len(iterations), squeeze=False,
                              figsize=(1.6 * len(iterations) + 1.2, 2.7 * len(chosen)),
                              gridspec_kw={"wspace": 0.12, "hspace": 0.45})
     for row, (variant, run) in enumerate(chosen.items()):
         for col, iteration in enumerate(iterations):
-            arrays = snaps[variant].get(iteration)
-            image_ax, hist_ax = axes[2 * row, col], axes[2 * row + 1, col]
-            if arrays is None:
-                _empty(image_ax, "")
-                _empty(hist_ax, "no snapshot")
-                continue
-            _histogram(hist_ax, arrays)
-            stack = np.asarray(arrays["images"])
-            if len(stack):
-                _show(image_ax, _tile(stack, tiles) if tiles > 1 else stack[0])
-            image_ax.set_title(f"iter {iteration:,}", fontsize="x-small", pad=2)
+            _snapshot_cell(axes[2 * row, col], axes[2 * row + 1, col], snaps[variant].get(iteration), iteration,
+                           tiles)
         axes[2 * row, 0].set_ylabel(f"{variant} (seed {run['seed']})\n{label}", fontsize="x-small")
         axes[2 * row + 1, 0].set_ylabel("histogram", fontsize="x-small")
-    _save(fig, out)
+    plotting._save(fig, out)
 
 
 def plot_scatter(runs: Runs, out: str | os.PathLike, options: ReportOptions, columns: int = 4) -> None:
@@ -333,11 +200,12 @@ def plot_scatter(runs: Runs, out: str | os.PathLike, options: ReportOptions, col
         if ax is axes.ravel()[0]:
             ax.legend(loc="upper right", fontsize=6, markerscale=3)
     fig.tight_layout()
-    _save(fig, out)
+    plotting._save(fig, out)
 
 
 _RUNS = "one colour per variant, one line per seed; $\\times$ marks a diverged run's last value"
-#: figure name -> (builder(runs, out, options), LaTeX width, caption; ``{window}`` = the running-mean window).
+#: figure name -> (builder(runs, out, options), LaTeX width, caption; ``{window}`` = the running-mean window,
+#: ``{<option>}`` = that field of :class:`ReportOptions`).
 FIGURES: dict[str, tuple[Callable[[Runs, str | os.PathLike, ReportOptions], None], str, str]] = {
     "running_loss": (plot_running_loss, "0.75\\linewidth", f"Running reconstruction loss during training; {_RUNS}."),
     "critic_loss": (plot_critic_loss, "0.75\\linewidth",
@@ -362,6 +230,33 @@ FIGURES: dict[str, tuple[Callable[[Runs, str | os.PathLike, ReportOptions], None
                 "and each variant's outputs from its best checkpoint (first seed)."),
     "scatter": (plot_scatter, "\\linewidth", "Real (blue) and generated (orange) samples of each variant's first "
                 "seed at the end of training."),
+    "sample_evolution": (plot_sample_evolution, "\\linewidth", "Evolution of samples from the same fixed latent codes "
+                         "during training (after Xiang \\& Li, Figures 3, 4 and 10): for each variant (its first seed) "
+                         "{evolution_samples} rows, one per code (the first of the fixed sample batch); columns: up "
+                         "to {evolution_columns} of the saved iterations, evenly spread from the first to the last, "
+                         "the iteration above each column."),
+    "weight_vs_affine": (plot_weight_vs_affine, "0.75\\linewidth", "Running reconstruction loss of strict weight "
+                         "normalization (\\texttt{weight}) and affine weight normalization (\\texttt{weight\\_affine}) "
+                         f"over the whole run (after Xiang \\& Li, Figure 23); {_RUNS}."),
+    "collapse": (plot_collapse, "\\linewidth", "Mode-collapse check (after Xiang \\& Li, Figures 12 and 16). Top: "
+                 "the diversity of each run's fixed-latent samples at every saved iteration (mean pairwise RMS "
+                 f"pixel distance, [0, 1] pixel units); {_RUNS}. A run counts as collapsed at the first saved "
+                 "iteration after 0 whose diversity is below {collapse_fraction} of the largest it had reached "
+                 "before (a dot marks it). Only if some run collapsed, rows below show, for up to "
+                 f"{MAX_COLLAPSE_RUNS} collapsed runs, the first {{evolution_samples}} samples at up to "
+                 "{evolution_columns} consecutive saved iterations around the onset (in red); otherwise the "
+                 "figure states that no run collapsed."),
+    "heads": (plot_heads, "\\linewidth", "Per output head (after Mullery \\& Whelan, Figures 2 and 3): its loss "
+              "curve (WGAN-GP: the critic loss; super-resolution: the training perceptual loss; "
+              "{window}-iteration running mean, one line per seed, dotted lines at the snapshot iterations), "
+              "then for its first seed a row of pixel histograms (grey the training data's, lines the generated "
+              "images' per channel; titles give the iteration and $W_1$) and a row of images (WGAN-GP: four "
+              "samples of a fixed latent batch; super-resolution: the monitor image's output) at the snapshot "
+              "iterations."),
+    "ln_vs_gn": (plot_ln_vs_gn, "\\linewidth", "Samples from a fixed latent batch at the last saved iteration "
+                 "(after Wu et al., Figure 3): left the critic with LayerNorm (\\texttt{critic\\_ln}), right the "
+                 "GroupNorm group count with the lowest mean final reconstruction loss (best checkpoint, mean over "
+                 "its measured seeds, given in the title); first seed of each."),
 }
 
 

@@ -150,6 +150,8 @@ def _figure(study: str, name: str, options: ReportOptions) -> str:
 
     _, width, caption = FIGURES[name]
     caption = caption.replace("{window}", format_number(int(options.running_mean)))
+    for key, value in options.as_dict().items():
+        caption = caption.replace(f"{{{key}}}", format_number(value))
     return ("\\begin{figure}[htbp]\n\\centering\n"
             f"\\includegraphics[width={width}]{{figures/{study}_{name}.pdf}}\n"
             f"\\caption{{{caption} (Study \\texttt{{{escape_latex(study)}}}.)}}\n\\label{{fig:{study}-{name}}}\n"

@@ -25,6 +25,7 @@ import pandas as pd
 
 from gannorm.io import read_json
 from gannorm.metrics.curves import DEFAULT_RUNNING_MEAN, DEFAULT_STEEP_DROP_FRACTION, SteepDrop, steep_drop
+from gannorm.metrics.diversity import DEFAULT_COLLAPSE_FRACTION
 
 _SNAPSHOT_RE = re.compile(r"iter(\d+)\.npz$")
 
@@ -38,12 +39,21 @@ class ReportOptions:
         steep_drop_fraction: in (0, 1); see :mod:`gannorm.metrics.curves`.
         early_fraction: in (0, 1]; "early in training" = the first ``early_fraction`` of the iterations.
         max_snapshots: at most this many snapshot iterations (columns) in a histogram figure.
+        evolution_samples: rows per variant of the sample-evolution and collapse figures: the first
+            this many samples of the fixed-z batch (Xiang & Li, Figures 3, 4, 10, 12, 16: 3).
+        evolution_columns: at most this many saved iterations (columns) in those figures (Xiang &
+            Li: 15 in Figures 3, 4 and 12).
+        collapse_fraction: in (0, 1); a run collapses where its samples' diversity falls below this
+            fraction of its running maximum (:mod:`gannorm.metrics.diversity`).
     """
 
     running_mean: int = DEFAULT_RUNNING_MEAN
     steep_drop_fraction: float = DEFAULT_STEEP_DROP_FRACTION
     early_fraction: float = 0.25
     max_snapshots: int = 8
+    evolution_samples: int = 3
+    evolution_columns: int = 15
+    collapse_fraction: float = DEFAULT_COLLAPSE_FRACTION
 
     def __post_init__(self) -> None:
         if int(self.running_mean) < 1:
@@ -54,6 +64,11 @@ class ReportOptions:
             raise ValueError(f"report.early_fraction must be in (0, 1], got {self.early_fraction}")
         if int(self.max_snapshots) < 1:
             raise ValueError(f"report.max_snapshots must be >= 1, got {self.max_snapshots}")
+        for name in ("evolution_samples", "evolution_columns"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"report.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < float(self.collapse_fraction) < 1:
+            raise ValueError(f"report.collapse_fraction must be in (0, 1), got {self.collapse_fraction}")
 
     @classmethod
     def from_config(cls, report: dict[str, Any] | None) -> "ReportOptions":

@@ -46,7 +46,7 @@ MULLERY_IWGAN = Study(
     ),
     published=(STEEP_DROP,),
     tables=(RECONSTRUCTION, Table("steep_drop", ("critic_peak", "steep_drop")), Table("w1", snapshots=True)),
-    figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions"),
+    figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions", "heads"),
 )
 
 MULLERY_SR = Study(
@@ -67,6 +67,6 @@ MULLERY_SR = Study(
     published=(Published(f"{_SRC}, Figure 2", IMAGENET, {}),),
     tables=(Table("results", ("running_best", "final_perceptual", "final_perceptual_last", "final_w1", "final_mse")),
             Table("w1", snapshots=True)),
-    figures=("perceptual_loss", "monitor", "w1", "outputs"),
+    figures=("perceptual_loss", "monitor", "w1", "outputs", "heads"),
     main_quantity="final_perceptual",
 )

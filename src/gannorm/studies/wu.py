@@ -35,5 +35,5 @@ WU_CRITIC_NORM = Study(
                          note="LN's Inception score as Figure 2 gives it; GN's best (3.841) is at a group "
                               "count the paper does not state."),),
     tables=(RECONSTRUCTION, Table("steep_drop", ("critic_peak", "steep_drop")), Table("w1", snapshots=True)),
-    figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions"),
+    figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions", "ln_vs_gn"),
 )

@@ -75,7 +75,7 @@ XIANG_LI = Study(
               "running_recon", ("vanilla",), ("weight_meanbn",), f"{_SRC}, Table 5"),
     ),
     published=(TABLE2, TABLE7, TABLE8),
-    figures=("running_loss", "samples", "reconstructions"),
+    figures=("running_loss", "samples", "reconstructions", "sample_evolution", "weight_vs_affine", "collapse"),
 )
 
 XIANG_LI_RESNET = Study(
@@ -90,5 +90,5 @@ XIANG_LI_RESNET = Study(
               paper_effect="only the WN ResNet trained; vanilla and BN collapsed (no losses given)"),
     ),
     published=(RESNET,),
-    figures=("running_loss", "samples", "reconstructions"),
+    figures=("running_loss", "samples", "reconstructions", "sample_evolution", "collapse"),
 )
