@@ -17,7 +17,8 @@ from data_fixtures import Payload
 
 from gannorm.models.checkpoint import UnsafeCheckpoint, load_checkpoint, save_checkpoint
 from gannorm.train.checkpoint import RESUME_MAGIC, CorruptCheckpoint, load_resume, read_resume, save_resume
-from gannorm.train.loop import RESUME_FORMAT, rng_states, set_rng_states
+from gannorm.train.checkpoint import rng_states, set_rng_states
+from gannorm.train.loop import RESUME_FORMAT
 
 
 def _crafted_state(marker):

@@ -23,7 +23,8 @@ import torch
 
 from gannorm.models.checkpoint import load_checkpoint
 from gannorm.train.checkpoint import CorruptCheckpoint, load_resume, read_resume, save_resume
-from gannorm.train.loop import EXIT_SIGINT, EXIT_SIGTERM, rng_states, set_rng_states
+from gannorm.train.checkpoint import rng_states, set_rng_states
+from gannorm.train.loop import EXIT_SIGINT, EXIT_SIGTERM
 from gannorm.train.sampler import BatchSampler
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import random
 from typing import Any
 
+import numpy as np
 import torch
 
 from gannorm.io import fsync_dir
@@ -25,7 +27,7 @@ from gannorm.models.checkpoint import UnsafeCheckpoint, check_plain, safe_load
 # ``torch.load`` could still read. It is no protection against a crafted file (whoever can write the
 # file can compute it): the payload is read with ``torch.load(weights_only=True)``, which builds
 # tensors and plain values only, and the state is made of those (numpy's RNG state as plain values,
-# see :func:`gannorm.train.loop.rng_states`), which :func:`save_resume` checks.
+# see :func:`rng_states`), which :func:`save_resume` checks.
 
 RESUME_MAGIC = b"GANNORM-RESUME/1"
 RESUME_LATEST = "latest.pt"
@@ -146,3 +148,29 @@ def load_resume(directory: str | os.PathLike, log=None) -> tuple[dict[str, Any],
             more = name == RESUME_LATEST and (directory / RESUME_PREVIOUS).exists()
             log(f"resume: WARNING: {err}; " + (f"trying {RESUME_PREVIOUS}" if more else "starting over"))
     return None
+
+
+def rng_states(data_rng: torch.Generator) -> dict[str, Any]:
+    """Every RNG state a training run uses: the data-order/z generator, torch's global CPU
+    generator, CUDA's (when initialised), NumPy's global and Python's ``random``.
+
+    Plain values and tensors only (what a resume checkpoint may hold): NumPy's state is
+    ``(name, keys as a list of ints, pos, has_gauss, cached_gaussian)``."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {"data": data_rng.get_state(), "torch": torch.get_rng_state(),
+                              "numpy": (str(name), [int(k) for k in keys], int(pos), int(has_gauss), float(cached)),
+                              "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any], data_rng: torch.Generator) -> None:
+    """Restore :func:`rng_states` (CUDA's only when present and the same number of devices)."""
+    data_rng.set_state(states["data"])
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])

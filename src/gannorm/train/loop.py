@@ -67,7 +67,7 @@ from gannorm.io import atomic_path, save_image_grid, write_json
 from gannorm.provenance import autocast_for, provenance, set_precision
 from gannorm.timing import Phases
 from gannorm.models.checkpoint import evaluate_at_iterations, evaluate_at_name, save_checkpoint
-from gannorm.train.checkpoint import load_resume, save_resume
+from gannorm.train.checkpoint import load_resume, rng_states, save_resume, set_rng_states
 
 #: metrics.csv columns of the GAN objective (other objectives have their own, see Objective.columns).
 METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "running_recon")
@@ -127,32 +127,6 @@ def write_metrics(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ..
 def _cpu_copy(state: dict[str, Any]) -> dict[str, Any]:
     """A detached CPU copy of a state dict (so later updates do not change it)."""
     return {k: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v for k, v in state.items()}
-
-
-def rng_states(data_rng: torch.Generator) -> dict[str, Any]:
-    """Every RNG state a training run uses: the data-order/z generator, torch's global CPU
-    generator, CUDA's (when initialised), NumPy's global and Python's ``random``.
-
-    Plain values and tensors only (what a resume checkpoint may hold): NumPy's state is
-    ``(name, keys as a list of ints, pos, has_gauss, cached_gaussian)``."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    states: dict[str, Any] = {"data": data_rng.get_state(), "torch": torch.get_rng_state(),
-                              "numpy": (str(name), [int(k) for k in keys], int(pos), int(has_gauss), float(cached)),
-                              "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict[str, Any], data_rng: torch.Generator) -> None:
-    """Restore :func:`rng_states` (CUDA's only when present and the same number of devices)."""
-    data_rng.set_state(states["data"])
-    torch.set_rng_state(states["torch"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def fingerprint_parts(spec: dict[str, Any], *, study: str, variant: str, seed: int, store: Store) -> dict[str, str]:
