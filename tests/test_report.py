@@ -235,6 +235,7 @@ def test_figure_of_runs_without_files_is_empty_panels(name, tmp_path, monkeypatc
     monkeypatch.setattr(plotting, "_save", lambda fig, out: captured.setdefault("fig", fig))
     figures.plot_figure(name, load_runs(dirs), tmp_path / "x.pdf", ReportOptions())
     texts = [t.get_text() for ax in captured["fig"].axes for t in ax.texts]
+    plotting.plt.close(captured["fig"])  # the patched _save does not close it
     assert any(re.search(r"no |missing", t) for t in texts), texts
 
 
