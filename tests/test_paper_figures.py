@@ -119,6 +119,46 @@ def test_sample_evolution_rows_are_the_first_samples_and_columns_spread_iteratio
                 np.testing.assert_allclose(shown, quantized(images_at(0, it))[row], atol=1e-6)
 
 
+def test_early_evolution_shows_the_sample_at_grids_and_the_main_one_leaves_them_out(tmp_path, monkeypatch):
+    """Figure 4: grids at train.sample_at (here 10, 20, 50, beside every 100); Figure 3: every
+    sample_every only, so the dense early grids do not crowd its evenly spread columns."""
+    dirs = [sample_run(tmp_path, v, iterations=sorted({10, 20, 50, *ITERATIONS})) for v in ("vanilla", "weight")]
+    runs = load_runs(dirs)
+    for run in runs:
+        run["config"]["train"].update(sample_every=100, sample_at=[10, 20, 50, 100])
+    fig = captured(monkeypatch)
+    sf.plot_sample_evolution(runs, tmp_path / "x.pdf", ReportOptions(evolution_samples=1), early=True)
+    assert [ax.get_title() for ax in fig["fig"].axes[:4]] == ["10", "20", "50", "100"]
+    np.testing.assert_allclose(fig["fig"].axes[1].images[0].get_array(), quantized(images_at(0, 20))[0], atol=1e-6)
+    fig.clear()
+    sf.plot_sample_evolution(runs, tmp_path / "y.pdf", ReportOptions(evolution_samples=1, evolution_columns=11))
+    assert [ax.get_title() for ax in fig["fig"].axes[:11]] == [f"{c:,}" for c in ITERATIONS]
+    fig.clear()
+    for run in runs:  # without sample_at: the first saved grids after iteration 0
+        run["config"]["train"].pop("sample_at")
+    sf.plot_sample_evolution(runs, tmp_path / "z.pdf", ReportOptions(evolution_samples=1, evolution_columns=3),
+                             early=True)
+    assert [ax.get_title() for ax in fig["fig"].axes[:3]] == ["10", "20", "50"]
+
+
+def test_training_saves_grids_at_sample_at_without_changing_the_run(digits_store, small_study, tmp_path):
+    import torch
+
+    from gannorm.train.loop import train_dcgan
+
+    def train(out, spec):
+        train_dcgan(digits_store, spec, study="s", variant="weight", seed=0, out_dir=out,
+                    device=torch.device("cpu"), progress=False)
+        return (out / "metrics.csv").read_text().splitlines(), sorted(p.name for p in (out / "samples").iterdir())
+
+    plain_rows, plain = train(tmp_path / "a", small_study)
+    small_study["train"]["sample_at"] = [3, 7]
+    rows, grids = train(tmp_path / "b", small_study)
+    assert grids == sorted(plain + ["iter0000003.png", "iter0000007.png"])
+    drop = lambda lines: [",".join(x for i, x in enumerate(l.split(",")) if i != 1) for l in lines]  # noqa: E731,E741
+    assert drop(rows) == drop(plain_rows)  # wall_seconds aside, the same run
+
+
 def test_sample_evolution_writes_a_pdf_and_notes_missing_grids(tmp_path, monkeypatch):
     dirs = [sample_run(tmp_path, "vanilla"), write_run(tmp_path, "xiang_li", "batch", 0, config=config(["batch"]))]
     sf.plot_sample_evolution(load_runs(dirs), tmp_path / "f" / "x.pdf", ReportOptions())

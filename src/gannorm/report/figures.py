@@ -11,7 +11,7 @@
   images and each variant's reconstructions (SR: inputs, targets, outputs);
 * ``scatter`` - the 2-D toy study's real vs generated points;
 * ``sample_evolution`` - the first few fixed-z samples of each variant over the saved iterations
-  (Xiang & Li, Figures 3, 4, 10); ``collapse`` - the samples' diversity per saved grid and the
+  (Xiang & Li, Figures 3, 10), ``sample_evolution_early`` - the same at ``train.sample_at`` (Figure 4); ``collapse`` - the samples' diversity per saved grid and the
   sequence around each collapse onset (Figures 12, 16; :mod:`gannorm.metrics.diversity`);
   ``weight_vs_affine`` - running loss of WN vs affine WN (Figure 23);
 * ``heads`` - per output head its loss curve, histogram row and image row (Mullery & Whelan,
@@ -231,10 +231,15 @@ FIGURES: dict[str, tuple[Callable[[Runs, str | os.PathLike, ReportOptions], None
     "scatter": (plot_scatter, "\\linewidth", "Real (blue) and generated (orange) samples of each variant's first "
                 "seed at the end of training."),
     "sample_evolution": (plot_sample_evolution, "\\linewidth", "Evolution of samples from the same fixed latent codes "
-                         "during training (after Xiang \\& Li, Figures 3, 4 and 10): for each variant (its first seed) "
+                         "during training (after Xiang \\& Li, Figures 3 and 10): for each variant (its first seed) "
                          "{evolution_samples} rows, one per code (the first of the fixed sample batch); columns: up "
-                         "to {evolution_columns} of the saved iterations, evenly spread from the first to the last, "
-                         "the iteration above each column."),
+                         "to {evolution_columns} of the iterations saved every \\texttt{sample\\_every}, evenly "
+                         "spread from the first to the last, the iteration above each column."),
+    "sample_evolution_early": (lambda r, o, opt: plot_sample_evolution(r, o, opt, early=True), "\\linewidth",
+                               "Evolution of samples from the same fixed latent codes early in training (after "
+                               "Xiang \\& Li, Figure 4): rows as in the sample-evolution figure; columns: the "
+                               "iterations of \\texttt{train.sample\\_at} (the paper: 100 to 5,000), else the "
+                               "first {evolution_columns} saved iterations after 0."),
     "weight_vs_affine": (plot_weight_vs_affine, "0.75\\linewidth", "Running reconstruction loss of strict weight "
                          "normalization (\\texttt{weight}) and affine weight normalization (\\texttt{weight\\_affine}) "
                          f"over the whole run (after Xiang \\& Li, Figure 23); {_RUNS}."),

@@ -1,7 +1,7 @@
 """The papers' figures of samples over training, each after one published figure:
 
 * :func:`plot_sample_evolution` - samples from the same fixed z over training (Xiang & Li 2017,
-  Figures 3, 4, 10); :func:`plot_collapse` - the samples' diversity per saved grid and the
+  Figures 3, 10; with ``early`` Figure 4); :func:`plot_collapse` - the samples' diversity per saved grid and the
   sequence around each collapse onset (Figures 12, 16; :mod:`gannorm.metrics.diversity`);
   :func:`plot_weight_vs_affine` - running loss of WN vs affine WN (Figure 23);
 * :func:`plot_heads` - per output head its loss curve, a histogram row and an image row (Mullery &
@@ -109,15 +109,34 @@ def _tile_rows(blocks: Sequence[tuple[dict[str, Any], list[int | None], str, int
     return fig, head
 
 
-def plot_sample_evolution(runs: Runs, out: str | os.PathLike, options: ReportOptions) -> None:
-    """Evolution of samples from the same fixed code z during training (Xiang & Li, Figures 3, 4
-    and 10): per variant (first seed) ``options.evolution_samples`` rows, one per sample of the
-    fixed batch (its first samples), cropped from ``samples/iter*.png``; columns = at most
-    ``options.evolution_columns`` saved iterations, evenly spread, first and last kept (the
-    iteration above each column)."""
+def _extra_grids(run: dict[str, Any]) -> set[int]:
+    """The iterations of ``train.sample_at`` that are not also a multiple of ``train.sample_every``."""
+    train = run["config"].get("train") or {}
+    every = int(train.get("sample_every") or 0)
+    return {int(i) for i in train.get("sample_at") or [] if not every or int(i) % every}
+
+
+def plot_sample_evolution(runs: Runs, out: str | os.PathLike, options: ReportOptions, early: bool = False) -> None:
+    """Evolution of samples from the same fixed code z during training (Xiang & Li, Figures 3 and
+    10): per variant (first seed) ``options.evolution_samples`` rows, one per sample of the fixed
+    batch (its first samples), cropped from ``samples/iter*.png``; columns = at most
+    ``options.evolution_columns`` of the grids saved every ``train.sample_every``, evenly spread,
+    first and last kept (the iteration above each column).
+
+    ``early=True`` (Figure 4, "during early stage of training"): the columns are the grids saved at
+    ``train.sample_at`` (the paper: 100, 200, ..., 5,000), else the first saved grids after iteration 0.
+    """
     chosen = _first_seeds(runs)
     grids = {v: dict(_sample_grids(r)) for v, r in chosen.items()}
-    iterations = _pick([i for g in grids.values() for i in g], options.evolution_columns)
+    extra = set().union(*(_extra_grids(r) for r in chosen.values()))
+    saved = sorted({i for g in grids.values() for i in g})
+    if early:
+        listed = set().union(*({int(i) for i in (r["config"].get("train") or {}).get("sample_at") or []}
+                               for r in chosen.values()))
+        iterations = [i for i in saved if i in listed] or [i for i in saved if i > 0]
+        iterations = iterations[:options.evolution_columns]
+    else:
+        iterations = _pick([i for i in saved if i not in extra], options.evolution_columns)
     k = int(options.evolution_samples)
     blocks = [(run, list(iterations) or [None],
                f"{v}\n(seed {run['seed']}" + (", diverged)" if run["outcome"] == "diverged" else ")"), None)

@@ -75,7 +75,8 @@ XIANG_LI = Study(
               "running_recon", ("vanilla",), ("weight_meanbn",), f"{_SRC}, Table 5"),
     ),
     published=(TABLE2, TABLE7, TABLE8),
-    figures=("running_loss", "samples", "reconstructions", "sample_evolution", "weight_vs_affine", "collapse"),
+    figures=("running_loss", "samples", "reconstructions", "sample_evolution", "sample_evolution_early",
+             "weight_vs_affine", "collapse"),
 )
 
 XIANG_LI_RESNET = Study(

@@ -390,6 +390,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     iterations = t_cfg["iterations"]
     snapshots = _snapshot_iterations(t_cfg, iterations)
     evaluate_at = set(evaluate_at_iterations(t_cfg, iterations))
+    sample_at = {int(i) for i in t_cfg.get("sample_at") or []}  # extra fixed-z grids (Xiang & Li, Figure 4)
     # checkpoints/ is not a declared folder: an earlier run's evaluate_at checkpoints that this run
     # has not (re)written are removed, so the final evaluation never reads another run's model
     for stale in (out_dir / "checkpoints").glob("iter*.pt"):
@@ -424,7 +425,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                 if evaluate:
                     bar.set_postfix({**{k: f"{v:.3g}" for k, v in means.items()},
                                      objective.running_column: f"{rows[-1][objective.running_column]:.5g}"})
-            if iteration % t_cfg["sample_every"] == 0 or iteration == iterations:
+            if iteration % t_cfg["sample_every"] == 0 or iteration == iterations or iteration in sample_at:
                 save_samples(iteration)
             if iteration in snapshots:
                 save_snapshot(iteration)
