@@ -347,6 +347,7 @@ def test_wu_is_claim_is_not_measured_without_the_key_and_the_table_leaves_the_co
     runs = _is_runs(tmp_path / "off", {(v, s): None for v in variants for s in range(3)})
     verdict = claims.evaluate(claim, runs)
     assert verdict.verdict == "not measured" and "evaluate.inception_weights not set" in verdict.reason
+    assert verdict.reason.count("inception_weights") == 1  # one reason for all runs, said once
     published = WU_CRITIC_NORM.published[0]
     table = write_study_table(RECONSTRUCTION, "wu", runs, ReportOptions(), published, tmp_path / "off.csv",
                               tmp_path / "off.tex", "tab:wu")

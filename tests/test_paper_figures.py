@@ -312,7 +312,7 @@ def test_ln_vs_gn_notes_missing_variants(tmp_path, monkeypatch):
 # --- declared, configurable, captioned ----------------------------------------------------------------------
 
 def test_studies_declare_the_paper_figures():
-    assert {"sample_evolution", "weight_vs_affine", "collapse"} <= set(get_study("xiang_li").figures)
+    assert {"sample_evolution", "sample_evolution_early", "weight_vs_affine", "collapse"} <= set(get_study("xiang_li").figures)
     assert {"sample_evolution", "collapse"} <= set(get_study("xiang_li_resnet").figures)
     assert "heads" in get_study("mullery_iwgan").figures and "heads" in get_study("mullery_sr").figures
     assert "ln_vs_gn" in get_study("wu_critic_norm").figures

@@ -204,7 +204,8 @@ def results(tmp_path: Path) -> tuple[Path, list[Path]]:
 #: a kind of fake runs each figure is drawn for; every name of FIGURES must be here
 FIGURE_KINDS = {"running_loss": gan_dirs, "samples": gan_dirs, "reconstructions": gan_dirs, "critic_loss": wgan_dirs,
                 "histograms": wgan_dirs, "w1": wgan_dirs, "perceptual_loss": sr_dirs, "monitor": sr_dirs,
-                "outputs": sr_dirs, "scatter": toy_dirs, "sample_evolution": gan_dirs, "collapse": gan_dirs,
+                "outputs": sr_dirs, "scatter": toy_dirs, "sample_evolution": gan_dirs, "sample_evolution_early": gan_dirs,
+                "collapse": gan_dirs,
                 "weight_vs_affine": gan_dirs, "heads": wgan_dirs, "ln_vs_gn": gan_dirs}
 
 

@@ -250,6 +250,12 @@ def evaluate(claim: Claim, runs: Sequence[dict[str, Any]], options: ReportOption
     effect = paper_effect(claim, published)
     if missing:
         return Verdict(claim, "not measured", f"the study has no run of {', '.join(missing)}", [], effect)
+    named = [r for r in runs if r["variant"] in (*claim.lower, *claim.higher)]
+    whys = {m.why for m in (measure(r, claim.quantity, options) for r in named) if math.isnan(m.value)}
+    if len(whys) == 1 and all(math.isnan(measure(r, claim.quantity, options).value) for r in named):
+        # one reason for every run (e.g. "has no IS/FID/KID (evaluate.inception_weights not set)"): said once
+        return Verdict(claim, "not measured", f"no run of the claim's variants is measured: every one {whys.pop()}",
+                       [], effect)
     lowers = [tuple(v for v in claim.lower if v in present)] if claim.best_of_lower else [(v,) for v in claim.lower]
     highers = [tuple(v for v in claim.higher if v in present)] if claim.best_of_higher else list(claim.higher)
     pairs = [compare(runs, claim.quantity, lo, hi, options, claim.best_of_lower, claim.best_of_higher)
