@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "gannorm"
 LAYERS = ["data", "models", "metrics", "train|evaluate", "studies", "report"]
 ARCHITECTURES = ("dcgan", "resnet", "mlp", "iwgan", "wgan_resnet", "sr", "toy2d")
-MAX_REPORT_LINES = 2200
+MAX_REPORT_LINES = 2300
 MAX_FILE_LINES = 500
 
 

@@ -99,7 +99,10 @@ def test_variant_iterations_reaches_the_training_run(digits_store, small_study, 
 
 @pytest.mark.parametrize("edit, match", [
     (lambda s: s["train"].update(variant_iterations={"wieght": 700}),
-     r"studies\.xiang_li\.train\.variant_iterations: 'wieght' is not a variant of this study"),
+     r"studies\.xiang_li\.train\.variant_iterations: 'wieght' is not a variant of architecture 'dcgan'"),
+    (lambda s: s.update(variants=["vanilla"]) or s["train"].update(variant_iterations={"weight": 700},
+                                                                     evaluate_at=[700]),
+     r"evaluate_at: 700 is beyond every variant's iterations \(at most 100\)"),  # weight is not run here
     (lambda s: s["train"].update(evaluate_at=[5000]), r"studies\.xiang_li\.train\.evaluate_at: 5000 is beyond every variant"),
 ])
 def test_bad_iteration_settings_name_the_key(edit, match):
@@ -109,6 +112,13 @@ def test_bad_iteration_settings_name_the_key(edit, match):
     edit(study)
     with pytest.raises(ConfigError, match=match):
         check_config(validated(config))
+
+
+def test_a_study_cut_down_to_some_variants_keeps_its_variant_iterations():
+    config = demo()
+    config["studies"]["xiang_li"].update(variants=["vanilla", "batch"])
+    config["studies"]["xiang_li"]["train"].update(variant_iterations={"weight": 700})
+    check_config(validated(config))  # weight is not run: its entry is unused, not an error
 
 
 def test_evaluate_at_within_a_long_variant_is_accepted():
@@ -151,3 +161,13 @@ def test_paper_config_runs_the_d2_variants_with_weight_and_vanilla_and_verdicts_
         verdict = next(v for source, v in by_source.items() if source.endswith(table))
         assert verdict.verdict != "not measured", (table, verdict)  # both sides of the claim were run
         assert latex.escape_latex(verdict.claim.text) in section
+
+
+def test_a_run_that_stopped_before_its_last_evaluate_at_has_no_converged_model(digits_store, small_study, tmp_path):
+    small_study["train"]["evaluate_at"] = [10, 30]
+    _train(digits_store, small_study, tmp_path)
+    (tmp_path / "checkpoints" / "iter0000030.pt").unlink()  # as if the run had diverged at iteration 20
+    run = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**run, "iterations_done": 20}))
+    final = final_evaluation(digits_store, small_study, tmp_path, torch.device("cpu"), progress=False)
+    assert "iter0000010" in final["checkpoints"] and "converged" not in final  # not iteration 10 as "converged"

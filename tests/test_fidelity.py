@@ -274,7 +274,8 @@ def test_final_evaluation_with_the_key_writes_fidelity_per_checkpoint_and_the_re
     run = load_run(tmp_path)
     options = ReportOptions()
     value = measure(run, "final_is", options)
-    assert value.value == pytest.approx(final["checkpoints"]["best"]["fidelity"]["inception_score_mean"])
+    # the converged model's (no evaluate_at: the last checkpoint), as Wu et al. score the trained model
+    assert value.value == pytest.approx(final["checkpoints"]["last"]["fidelity"]["inception_score_mean"])
     assert measured_columns([run], FIDELITY, options) == list(FIDELITY)
 
     del spec["evaluate"]["inception_weights"]  # off: no fidelity entry, no timing, "not measured" with the reason
@@ -351,7 +352,7 @@ def test_wu_is_claim_is_not_measured_without_the_key_and_the_table_leaves_the_co
     published = WU_CRITIC_NORM.published[0]
     table = write_study_table(RECONSTRUCTION, "wu", runs, ReportOptions(), published, tmp_path / "off.csv",
                               tmp_path / "off.tex", "tab:wu")
-    assert "final_is" not in table and "IS (best)" not in (tmp_path / "off.tex").read_text()
+    assert "final_is" not in table and "IS (converged/last)" not in (tmp_path / "off.tex").read_text()
 
     runs = _is_runs(tmp_path / "on", {(v, s): 3.0 + 0.1 * i + 0.01 * s for i, v in enumerate(variants)
                                       for s in range(3)})
@@ -361,4 +362,4 @@ def test_wu_is_claim_is_not_measured_without_the_key_and_the_table_leaves_the_co
     assert {"final_is", "final_fid", "final_kid"} <= set(table)
     assert table.loc[table["kind"] == "published", "final_is"].tolist() == [3.632]  # LN, Wu et al. Figure 2
     tex = (tmp_path / "on.tex").read_text()
-    assert "IS (best)" in tex and "FID (best)" in tex and "Heusel" in tex
+    assert "IS (converged/last)" in tex and "FID (converged/last)" in tex and "Heusel" in tex

@@ -109,7 +109,7 @@ def test_sample_evolution_rows_are_the_first_samples_and_columns_spread_iteratio
     sf.plot_sample_evolution(runs, tmp_path / "x.pdf", ReportOptions(evolution_samples=2, evolution_columns=4))
     axes = fig["fig"].axes
     assert len(axes) == 2 * 2 * 4  # 2 variants x 2 rows x 4 columns
-    columns = [0, 300, 700, 1000]  # _pick: evenly spread, first and last kept
+    columns = [100, 400, 700, 1000]  # _pick over the grids after 0: evenly spread, first and last kept
     assert [ax.get_title() for ax in axes[:4]] == [f"{c:,}" for c in columns]
     for block, variant in enumerate(("vanilla", "weight")):
         assert axes[8 * block].get_ylabel() == f"{variant}\n(seed 0)"  # first seed only
@@ -132,7 +132,7 @@ def test_early_evolution_shows_the_sample_at_grids_and_the_main_one_leaves_them_
     np.testing.assert_allclose(fig["fig"].axes[1].images[0].get_array(), quantized(images_at(0, 20))[0], atol=1e-6)
     fig.clear()
     sf.plot_sample_evolution(runs, tmp_path / "y.pdf", ReportOptions(evolution_samples=1, evolution_columns=11))
-    assert [ax.get_title() for ax in fig["fig"].axes[:11]] == [f"{c:,}" for c in ITERATIONS]
+    assert [ax.get_title() for ax in fig["fig"].axes[:10]] == [f"{c:,}" for c in ITERATIONS[1:]]
     fig.clear()
     for run in runs:  # without sample_at: the first saved grids after iteration 0
         run["config"]["train"].pop("sample_at")
@@ -157,6 +157,30 @@ def test_training_saves_grids_at_sample_at_without_changing_the_run(digits_store
     assert grids == sorted(plain + ["iter0000003.png", "iter0000007.png"])
     drop = lambda lines: [",".join(x for i, x in enumerate(l.split(",")) if i != 1) for l in lines]  # noqa: E731,E741
     assert drop(rows) == drop(plain_rows)  # wall_seconds aside, the same run
+
+
+def test_sample_evolution_columns_stop_at_the_shortest_variant(tmp_path, monkeypatch):
+    """Xiang & Li's Figure 3 shows 10,000 to 150,000 for all three models although WN ran to 700,000."""
+    long = sample_run(tmp_path, "weight", iterations=tuple(range(0, 2001, 100)))
+    runs = load_runs([sample_run(tmp_path, "vanilla"), long])
+    runs[1]["config"]["train"]["iterations"] = 2000  # weight's own, longer count
+    fig = captured(monkeypatch)
+    sf.plot_sample_evolution(runs, tmp_path / "x.pdf", ReportOptions(evolution_samples=1, evolution_columns=20))
+    titles = [ax.get_title() for ax in fig["fig"].axes if ax.get_title()]
+    assert titles == [f"{c:,}" for c in ITERATIONS[1:]]  # 100 .. 1,000: every column filled for both variants
+    assert all(ax.images for ax in fig["fig"].axes)
+
+
+def test_a_diverged_runs_black_last_grid_is_not_a_collapse(tmp_path, monkeypatch):
+    run_dir = sample_run(tmp_path, "vanilla", outcome="diverged", iterations=(100, 200, 300))
+    save_image_grid(np.full((COUNT, CHANNELS, SIDE, SIDE), np.nan, np.float32), run_dir / "samples" / "iter0000300.png",
+                    nrow=3, padding=1)  # the grid training saves at divergence: NaN pixels, written black
+    (run := load_runs([run_dir])[0])["iterations_done"] = 300
+    its, values = sf._diversity(run, {})
+    assert list(its) == [100, 200] and (values > 0).all()
+    fig = captured(monkeypatch)
+    sf.plot_collapse([run], tmp_path / "c.pdf", ReportOptions())
+    assert any("no run collapsed" in t for t in texts(fig["fig"]) + [a.get_text() for a in fig["fig"].axes[0].texts])
 
 
 def test_sample_evolution_writes_a_pdf_and_notes_missing_grids(tmp_path, monkeypatch):

@@ -160,8 +160,9 @@ def variant_spec(study: dict[str, Any], variant: str) -> dict[str, Any]:
 
 
 def check_iterations(name: str, study: dict[str, Any]) -> None:
-    """``train.variant_iterations`` names only the study's variants; every ``train.evaluate_at``
-    iteration is reached by at least one variant.
+    """``train.variant_iterations`` names only variants of the study's architecture (one the config
+    does not run is unused, so a study cut down to some variants keeps its map); every
+    ``train.evaluate_at`` iteration is reached by at least one variant the study runs.
 
     Raises:
         ConfigError: naming the key, the value and what is expected.
@@ -169,10 +170,12 @@ def check_iterations(name: str, study: dict[str, Any]) -> None:
     key = f"studies.{name}.train"
     train = study.get("train") or {}
     per_variant = train.get("variant_iterations") or {}
+    known = ARCHITECTURE_VARIANTS.get(study.get("architecture", "dcgan"), tuple(study["variants"]))
     for variant in per_variant:
-        if variant not in study["variants"]:
-            raise ConfigError(f"{key}.variant_iterations: {variant!r} is not a variant of this study; "
-                              f"its variants: {list(study['variants'])}")
+        if variant not in known:  # a misspelt name; a variant this config does not run is simply unused
+            raise ConfigError(f"{key}.variant_iterations: {variant!r} is not a variant of architecture "
+                              f"{study.get('architecture', 'dcgan')!r}; its variants: {list(known)}")
+    per_variant = {v: n for v, n in per_variant.items() if v in study["variants"]}
     if train.get("evaluate_at") and study.get("architecture") in ("sr", "toy2d"):
         raise ConfigError(f"{key}.evaluate_at: the final evaluation of architecture {study['architecture']!r} "
                           "reads only the best and the last checkpoint; evaluate_at is for image GANs")

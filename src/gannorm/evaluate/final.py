@@ -77,7 +77,8 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
     # run has none beyond its divergence); the largest is the "converged" model
     at = [evaluate_at_name(i) for i in evaluate_at_iterations(spec.get("train") or {}, int(run["iterations_done"]))
           if (run_dir / "checkpoints" / f"{evaluate_at_name(i)}.pt").exists()]
-    if at:
+    planned = evaluate_at_iterations(spec.get("train") or {}, int((spec.get("train") or {}).get("iterations") or 0))
+    if at and planned and at[-1] == evaluate_at_name(planned[-1]):  # a diverged run has no converged model
         result["converged"] = at[-1]
     # IS, FID, KID with evaluate.inception_weights (gannorm.metrics.fidelity), else None: nothing loaded
     scorer = FidelityScorer.from_config(store, cfg, device, phases=phases)

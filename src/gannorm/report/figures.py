@@ -233,8 +233,8 @@ FIGURES: dict[str, tuple[Callable[[Runs, str | os.PathLike, ReportOptions], None
     "sample_evolution": (plot_sample_evolution, "\\linewidth", "Evolution of samples from the same fixed latent codes "
                          "during training (after Xiang \\& Li, Figures 3 and 10): for each variant (its first seed) "
                          "{evolution_samples} rows, one per code (the first of the fixed sample batch); columns: up "
-                         "to {evolution_columns} of the iterations saved every \\texttt{sample\\_every}, evenly "
-                         "spread from the first to the last, the iteration above each column."),
+                         "to {evolution_columns} of the iterations saved every \\texttt{sample\\_every} after 0, up "
+                         "to the shortest variant's length, evenly spread, the iteration above each column."),
     "sample_evolution_early": (lambda r, o, opt: plot_sample_evolution(r, o, opt, early=True), "\\linewidth",
                                "Evolution of samples from the same fixed latent codes early in training (after "
                                "Xiang \\& Li, Figure 4): rows as in the sample-evolution figure; columns: the "

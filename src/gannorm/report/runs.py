@@ -299,10 +299,12 @@ def _early_w1(run: dict[str, Any], _options: ReportOptions) -> Measurement:
 
 
 def _fidelity(key: str) -> Callable[[dict, ReportOptions], Measurement]:
-    """``final_eval.json`` ``checkpoints.best.fidelity.<key>`` (IS/FID/KID, :mod:`gannorm.metrics.fidelity`)."""
+    """``final_eval.json`` ``checkpoints.<converged>.fidelity.<key>`` (IS/FID/KID,
+    :mod:`gannorm.metrics.fidelity`) of the converged model (the ``train.evaluate_at`` checkpoint,
+    else the last): the trained model, as Wu et al. score theirs at the end of training."""
 
     def read(run: dict[str, Any], _options: ReportOptions) -> Measurement:
-        scored = _checkpoint(run)
+        scored = _checkpoint(run, run["final"].get("converged", "last"))
         if not isinstance(scored.get("fidelity"), dict):  # a note: e.g. non-finite weights, nothing scored
             return Measurement(math.nan, why="has no final evaluation" if not run["final"] else (
                 f"has no IS/FID/KID: {scored['note']}" if scored.get("note") else
@@ -325,16 +327,17 @@ QUANTITIES: dict[str, Quantity] = {
                                  _per_image(["per_image"], "last"), header="final loss (last)"),
     "final_recon_converged": Quantity("final reconstruction loss (converged checkpoint: the largest train.evaluate_at "
                                       "iteration reached, else the last)", "per-pixel MSE", True,
-                                      _per_image(["per_image"], _CONVERGED), header="final loss (converged)"),
+                                      _per_image(["per_image"], _CONVERGED), header="final loss (converged/last)"),
     "running_recon_converged": Quantity("running reconstruction loss of the converged checkpoint", "per-pixel MSE", True,
                                         _scalar(lambda r, _o: _checkpoint(r, r["final"].get("converged", "last"))
                                                 .get("running_recon"), "has no converged running evaluation"),
-                                        header="running loss (converged)"),
-    "final_is": Quantity("Inception score (best checkpoint; higher = better)", "", True,
-                         _fidelity("inception_score_mean"), header="IS (best)"),
-    "final_fid": Quantity("FID to the test split (best checkpoint)", "", True, _fidelity("fid"), header="FID (best)"),
-    "final_kid": Quantity("KID to the test split (best checkpoint)", "", False, _fidelity("kid_mean"),
-                          header="KID (best)"),
+                                        header="running loss (converged/last)"),
+    "final_is": Quantity("Inception score (converged or last checkpoint; higher = better)", "", True,
+                         _fidelity("inception_score_mean"), header="IS (converged/last)"),
+    "final_fid": Quantity("FID to the test split (converged or last checkpoint)", "", True, _fidelity("fid"),
+                          header="FID (converged/last)"),
+    "final_kid": Quantity("KID to the test split (converged or last checkpoint)", "", False, _fidelity("kid_mean"),
+                          header="KID (converged/last)"),
     "running_recon": Quantity("best running reconstruction loss", "per-pixel MSE", True,
                               _scalar(lambda r, _o: r["run"].get("best_running_recon"), "has no running evaluation"), header="running loss"),
     "best_iteration": Quantity("iteration of the best running evaluation", "iterations", False,

@@ -120,8 +120,9 @@ def plot_sample_evolution(runs: Runs, out: str | os.PathLike, options: ReportOpt
     """Evolution of samples from the same fixed code z during training (Xiang & Li, Figures 3 and
     10): per variant (first seed) ``options.evolution_samples`` rows, one per sample of the fixed
     batch (its first samples), cropped from ``samples/iter*.png``; columns = at most
-    ``options.evolution_columns`` of the grids saved every ``train.sample_every``, evenly spread,
-    first and last kept (the iteration above each column).
+    ``options.evolution_columns`` of the grids saved every ``train.sample_every`` after iteration 0
+    and up to the shortest variant's ``train.iterations`` (so every variant fills every column, as
+    in the paper's figures), evenly spread, first and last kept (the iteration above each column).
 
     ``early=True`` (Figure 4, "during early stage of training"): the columns are the grids saved at
     ``train.sample_at`` (the paper: 100, 200, ..., 5,000), else the first saved grids after iteration 0.
@@ -135,8 +136,10 @@ def plot_sample_evolution(runs: Runs, out: str | os.PathLike, options: ReportOpt
                                for r in chosen.values()))
         iterations = [i for i in saved if i in listed] or [i for i in saved if i > 0]
         iterations = iterations[:options.evolution_columns]
-    else:
-        iterations = _pick([i for i in saved if i not in extra], options.evolution_columns)
+    else:  # after 0 and up to the shortest variant's length (Figure 3: 10,000 to 150,000 for all three)
+        shortest = min((int((r["config"].get("train") or {}).get("iterations") or 0) for r in chosen.values()),
+                       default=0) or max(saved, default=0)
+        iterations = _pick([i for i in saved if i not in extra and 0 < i <= shortest], options.evolution_columns)
     k = int(options.evolution_samples)
     blocks = [(run, list(iterations) or [None],
                f"{v}\n(seed {run['seed']}" + (", diverged)" if run["outcome"] == "diverged" else ")"), None)
@@ -147,10 +150,16 @@ def plot_sample_evolution(runs: Runs, out: str | os.PathLike, options: ReportOpt
 
 def _diversity(run: dict[str, Any], cache: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """``(iterations, diversity)`` of every saved grid of ``run`` (:func:`pairwise_diversity` of all
-    its fixed-z samples; NaN where the tiles cannot be cut), cached by run folder."""
+    its fixed-z samples; NaN where the tiles cannot be cut), cached by run folder; a diverged run's
+    grid of its divergence iteration is left out (its NaN pixels were saved as black)."""
     if run["run_dir"] not in cache:
         its, values = [], []
+        # a diverged run's last grid (saved at divergence) shows non-finite pixels as black: not a collapse
+        last = int(run["iterations_done"]) if run["outcome"] == "diverged" and math.isfinite(run["iterations_done"]) \
+            else None
         for iteration, path in _sample_grids(run):
+            if iteration == last:
+                continue
             tiles = sample_tiles(run, path)
             its.append(iteration)
             values.append(math.nan if tiles is None else pairwise_diversity(tiles))

@@ -33,7 +33,9 @@ WU_CRITIC_NORM = Study(
     published=(Published(_SRC, Setting("cifar10", "CIFAR-10 32 px, 10,000 steps (ResNet)", 32, 10_000),
                          {"critic_ln": {"final_is": 3.632, "label": "LN"}},
                          note="LN's Inception score as Figure 2 gives it; GN's best (3.841) is at a group "
-                              "count the paper does not state."),),
+                              "count the paper does not state. They scored with sbarratt/inception-score-pytorch "
+                              "(torchvision's Inception), ours with torch-fidelity's TensorFlow Inception, so the "
+                              "values compare in direction, not in size."),),
     tables=(RECONSTRUCTION, Table("steep_drop", ("critic_peak", "steep_drop")), Table("w1", snapshots=True)),
     figures=("running_loss", "critic_loss", "histograms", "w1", "samples", "reconstructions", "ln_vs_gn"),
 )
