@@ -62,19 +62,20 @@ def objective_row(name: str, study: dict[str, Any], dataset: dict[str, Any], var
     flops = cost.cell_flops(study, dataset, variant)
     iterations = int(study["train"]["iterations"])
     torch.manual_seed(0)
-    if architecture in cost.WGAN_GP:
+    record = cost.architectures.get(architecture)
+    if record.gradient_penalty:
         objective = cost.make_objective(study, variant, data, "cpu", train_images=256, noise=True)
         schedule = CriticSchedule.from_config(study["train"], train_defaults(architecture))
         critic = _seconds(objective.critic_step, steps)
         generator = _seconds(objective.generator_step, steps)
         seconds = schedule.critic_iterations * critic + generator
         run = schedule.total(iterations) * critic + iterations * generator
-    elif architecture in cost.GAN:
+    elif record.data == "images":
         objective = cost.make_objective(study, variant, data, "cpu", train_images=256, noise=True)
         counter = iter(range(1, 10 ** 9))
         seconds = _seconds(lambda: objective.step(next(counter)), steps)
         run = iterations * seconds
-    elif architecture == "sr":
+    elif record.data == "sr_pairs":
         train, _ = cost.sr_training_step(study, variant, data, "cpu")
         seconds = _seconds(train, steps)
         run = iterations * seconds

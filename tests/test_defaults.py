@@ -32,16 +32,17 @@ def plain(value):
 
 
 def test_one_frozen_config_dataclass_per_architecture():
-    from gannorm.config import ARCHITECTURE_VARIANTS
-    from gannorm.models import ARCHITECTURES
+    from gannorm.models.architectures import registry
 
-    assert set(ARCHITECTURE_CONFIGS) == set(ARCHITECTURES)
-    for name, cls in ARCHITECTURE_CONFIGS.items():
+    assert set(ARCHITECTURE_CONFIGS) == set(registry())
+    for name, record in registry().items():
+        cls = record.config
+        assert ARCHITECTURE_CONFIGS[name] is cls
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, name
         assert cls.architecture == name and cls.__module__ == f"gannorm.models.{name}_config"
-        module = importlib.import_module(ARCHITECTURES[name])  # the networks re-export both
+        module = importlib.import_module(record.module)  # the networks re-export both
         assert module.VARIANTS is cls.variants and getattr(module, cls.__name__) is cls, name
-        assert ARCHITECTURE_VARIANTS[name] == cls.variants
+        assert record.paper_variants == cls.variants
 
 
 @pytest.mark.parametrize("entry", entries(), ids=lambda e: f"{e.architecture}-{e.path}")

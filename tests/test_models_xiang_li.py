@@ -10,7 +10,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gannorm.models import ARCHITECTURES, build_generator, build_models, variants
+from gannorm.models import build_generator, build_models, variants
+from gannorm.models.architectures import registry
+from gannorm.models.variant import Variant
 from gannorm.models.dcgan import DCGANSpec, build_dcgan
 from gannorm.models.heads import KERAS_BN_EPS, OutputHead
 from gannorm.models.layers import MeanOnlyBatchNorm2d, TPReLU, WNAddition, WNConv2d, WNConvTranspose2d, WNLinear
@@ -272,20 +274,22 @@ def test_resnet_sizes_heads_and_tiny_features():
     assert spec.strides == [2] * 5 and spec.final_map == 8  # 5 levels from 256 px: an 8x8 map
     with pytest.raises(ValueError, match="features"):
         ResNetSpec(16, 3, features=())
-    with pytest.raises(ValueError, match="variant"):
-        ResNetSpec(16, 3, variant="weight_affine")
+    with pytest.raises(ValueError, match="takes no 'batching'"):
+        ResNetSpec(16, 3, variant="joint")  # a batching scheme of the 2-D toy study
 
 
 # --- registry ----------------------------------------------------------------------------------------
 
 def test_registry_lists_every_architecture_and_their_variants():
-    assert set(ARCHITECTURES) == {"dcgan", "resnet", "mlp", "iwgan", "wgan_resnet", "sr", "toy2d"}
+    assert set(registry()) == {"dcgan", "resnet", "mlp", "iwgan", "wgan_resnet", "sr", "toy2d"}
     assert variants("dcgan") == ("vanilla", "batch", "weight", "weight_affine", "weight_meanbn")
     assert variants("resnet") == ("vanilla", "batch", "weight")
     with pytest.raises(ValueError, match="known"):
         variants("vgg")
-    with pytest.raises(ValueError, match="weight_meanbn"):
-        build_models("resnet", "weight_meanbn", {}, data())
+    with pytest.raises(ValueError, match="unknown variant 'weight_gn'"):
+        build_models("resnet", "weight_gn", {}, data())
+    with pytest.raises(ValueError, match="architecture resnet takes no 'policy'"):
+        build_models("resnet", Variant("x", policy="every_layer"), {}, data())
 
 
 @pytest.mark.parametrize("architecture,variant,model_cfg", [

@@ -45,6 +45,17 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _load_plugins(spec: dict) -> None:
+    """Import the plug-ins the study JSON lists (``plugins``, as the Snakefile did when it read the
+    config), so a job builds the normalizations and variants they register."""
+    from gannorm.config import ConfigError, load_plugins
+
+    try:
+        load_plugins(spec)
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from err
+
+
 def _gpu_settings(args: argparse.Namespace) -> None:
     """Export ``--jobs-per-gpu``, ``--gpu-lock-dir`` and ``--gpu-wait`` (when given) to this process's
     environment for :func:`gannorm.gpu.claim_for_job`. An empty ``--gpu-lock-dir`` (the config's
@@ -79,10 +90,13 @@ def _train(args: argparse.Namespace) -> None:
 
     _set_threads(args.threads)
     spec = variant_spec(args.spec, args.variant)  # a spec with train.variant_iterations, as the Snakefile resolves it
-    architecture = spec.setdefault("architecture", args.architecture or "dcgan")
+    architecture = spec.setdefault("architecture", args.architecture)
+    if architecture is None:
+        raise SystemExit("error: the --spec JSON names no architecture; pass --architecture")
     if args.architecture is not None and args.architecture != architecture:
         raise SystemExit(f"--architecture {args.architecture!r} does not match the study's architecture "
                          f"{architecture!r}")
+    _load_plugins(spec)
     _gpu_settings(args)
     device = resolve_device(args.device)
     if architecture == "toy2d":
@@ -122,6 +136,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     _set_threads(args.threads)
     _gpu_settings(args)
+    _load_plugins(args.spec)
     evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
 
 

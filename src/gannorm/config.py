@@ -15,7 +15,8 @@ import os
 import re
 from typing import Any, Mapping
 
-from gannorm.models.configs import ARCHITECTURE_CONFIGS
+from gannorm.models import architectures
+from gannorm.models.variant import Variant, parse_variant, variant_name
 
 
 class ConfigError(ValueError):
@@ -77,10 +78,14 @@ def dcgan_map_sizes(size: int) -> list[int]:
 
 def resolve_studies(config: dict[str, Any]) -> None:
     """Fill in each study's ``architecture`` (and ``variants`` when the config gives none) from the
-    :class:`gannorm.studies.Study` its ``paper`` names; modifies ``config`` in place.
+    :class:`gannorm.studies.Study` its ``paper`` names, and turn its ``variants`` into names:
+    an inline record moves to ``variant_records`` (name -> record), a preset stays a name.
+    Modifies ``config`` in place.
 
     Raises:
-        ConfigError: ``studies.<name>.paper`` is unknown, or a variant is not one the paper's study compares.
+        ConfigError: ``studies.<name>.paper`` is unknown; a variant is an unknown preset or a bad
+            record, two variants share a name, or the architecture cannot take a variant (naming
+            study, variant and reason).
     """
     from gannorm.studies import get
 
@@ -90,20 +95,73 @@ def resolve_studies(config: dict[str, Any]) -> None:
         except KeyError as err:
             raise ConfigError(f"studies.{name}.paper: {err.args[0]}") from None
         study["architecture"] = spec.architecture
-        study.setdefault("variants", list(spec.variants))
-        for variant in study["variants"]:
-            if variant not in spec.variants:
-                raise ConfigError(f"studies.{name}.variants: {variant!r} is not a variant of paper "
-                                  f"{study['paper']!r}; its variants: {list(spec.variants)}")
+        entries = study.setdefault("variants", list(spec.variants))
+        records = dict(study.get("variant_records") or {})
+        names: list[str] = []
+        for i, entry in enumerate(entries):
+            where = f"studies.{name}.variants[{i}]"
+            try:
+                record = parse_variant(records.get(entry, entry) if isinstance(entry, str) else entry, where)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            if record.name in names:
+                raise ConfigError(f"{where}: a second variant named {record.name!r}")
+            check_variant(name, study, record, where)
+            names.append(record.name)
+            if not isinstance(entry, str):
+                records[record.name] = record.to_config()
+        study["variants"] = names
+        if records:
+            study["variant_records"] = records
+
+
+def check_variant(name: str, study: dict[str, Any], record: Variant, where: str | None = None) -> None:
+    """Whether study ``name``'s architecture can take ``record`` with the study's ``model`` section
+    (:meth:`gannorm.models.architectures.Architecture.check_variant`).
+
+    Raises:
+        ConfigError: naming the study, the variant and the reason.
+    """
+    try:
+        architectures.get(study["architecture"]).check_variant(record, study.get("model"))
+    except ValueError as err:
+        where = where or f"studies.{name}.variants"
+        raise ConfigError(f"{where}: variant {record.name!r} of study {name}: {err}") from None
+
+
+def study_variant(spec: dict[str, Any], variant: str) -> Variant:
+    """The record of ``variant`` in a resolved study (its ``variant_records`` entry, else the
+    preset of that name), as the training and evaluation jobs read it from their study JSON.
+
+    Raises:
+        ValueError: an unknown preset or a bad record.
+    """
+    return parse_variant((spec.get("variant_records") or {}).get(variant, variant), f"variant {variant!r}")
+
+
+def load_plugins(config: dict[str, Any]) -> None:
+    """Import the config's ``plugins`` (:func:`gannorm.plugins.load`).
+
+    Raises:
+        ConfigError: naming ``plugins[i]`` and what went wrong.
+    """
+    from gannorm.plugins import PluginError, load
+
+    try:
+        load(config.get("plugins"))
+    except PluginError as err:
+        raise ConfigError(str(err)) from err.__cause__
 
 
 def check_config(config: dict[str, Any]) -> None:
-    """Check the names (:func:`check_names`), resolve each study's paper (:func:`resolve_studies`),
-    then check the cross-references of a validated config.
+    """Import the plug-ins (:func:`load_plugins`), check the names (:func:`check_names`), resolve
+    each study's paper and variants (:func:`resolve_studies`), then check the cross-references of a
+    validated config.
 
     Raises:
         ConfigError: naming the first bad name or inconsistent key.
     """
+    load_plugins(config)
     check_names(config)
     resolve_studies(config)
     datasets = config["datasets"]
@@ -160,8 +218,8 @@ def variant_spec(study: dict[str, Any], variant: str) -> dict[str, Any]:
 
 
 def check_iterations(name: str, study: dict[str, Any]) -> None:
-    """``train.variant_iterations`` names only variants of the study's architecture (one the config
-    does not run is unused, so a study cut down to some variants keeps its map); every
+    """``train.variant_iterations`` names only variants of the study or of its architecture's papers
+    (one the config does not run is unused, so a study cut down to some variants keeps its map); every
     ``train.evaluate_at`` iteration is reached by at least one variant the study runs.
 
     Raises:
@@ -170,14 +228,15 @@ def check_iterations(name: str, study: dict[str, Any]) -> None:
     key = f"studies.{name}.train"
     train = study.get("train") or {}
     per_variant = train.get("variant_iterations") or {}
-    known = ARCHITECTURE_VARIANTS.get(study.get("architecture", "dcgan"), tuple(study["variants"]))
+    record = architectures.get(study["architecture"])
+    known = (*record.paper_variants, *[v for v in study["variants"] if v not in record.paper_variants])
     for variant in per_variant:
         if variant not in known:  # a misspelt name; a variant this config does not run is simply unused
-            raise ConfigError(f"{key}.variant_iterations: {variant!r} is not a variant of architecture "
-                              f"{study.get('architecture', 'dcgan')!r}; its variants: {list(known)}")
+            raise ConfigError(f"{key}.variant_iterations: {variant!r} is neither a variant of the study nor one of "
+                              f"architecture {record.name!r}'s papers; known: {list(known)}")
     per_variant = {v: n for v, n in per_variant.items() if v in study["variants"]}
-    if train.get("evaluate_at") and study.get("architecture") in ("sr", "toy2d"):
-        raise ConfigError(f"{key}.evaluate_at: the final evaluation of architecture {study['architecture']!r} "
+    if train.get("evaluate_at") and not record.evaluate_at:
+        raise ConfigError(f"{key}.evaluate_at: the final evaluation of architecture {record.name!r} "
                           "reads only the best and the last checkpoint; evaluate_at is for image GANs")
     longest = max([int(train.get("iterations", 0)), *map(int, per_variant.values())])
     for iteration in train.get("evaluate_at") or []:
@@ -195,16 +254,17 @@ def check_fidelity(key: str, study: dict[str, Any], test_images: int | None, dat
         ConfigError: naming ``<key>.evaluate.<field>`` and what is expected (for a missing weights file:
             the file torch-fidelity expects, its URL and where to put it).
     """
-    from gannorm.metrics.fidelity import ARCHITECTURES, enabled, settings, weights_help
+    from gannorm.metrics.fidelity import enabled, settings, weights_help
 
     evaluate = study.get("evaluate") or {}
     if not enabled(evaluate):
         return
     s = settings(evaluate)
-    arch = study.get("architecture", "dcgan")
-    if arch not in ARCHITECTURES:
+    arch = study["architecture"]
+    if not architectures.get(arch).fidelity:
+        image_gans = [a.name for a in architectures.registry().values() if a.fidelity]
         raise ConfigError(f"{key}.evaluate.inception_weights: architecture {arch!r} has its own final evaluation; "
-                          f"IS/FID/KID are computed for the image GANs {list(ARCHITECTURES)} only: remove the key")
+                          f"IS/FID/KID are computed for the image GANs {image_gans} only: remove the key")
     if not os.path.isfile(s["inception_weights"]):
         raise ConfigError(f"{key}.evaluate.inception_weights: {weights_help(s['inception_weights'])}")
     if s["kid_subset_size"] > s["fidelity_samples"]:
@@ -215,64 +275,55 @@ def check_fidelity(key: str, study: dict[str, Any], test_images: int | None, dat
                           f"images of dataset {dataset!r}; KID subsets are drawn from them too")
 
 
-#: The variants of each architecture, from its config dataclass (``gannorm.models.<arch>_config``,
-#: where the architecture module's ``VARIANTS`` are defined; importing them needs no torch).
-ARCHITECTURE_VARIANTS: dict[str, tuple[str, ...]] = {name: tuple(cls.variants)
-                                                    for name, cls in ARCHITECTURE_CONFIGS.items()}
 #: Sources of image data (every architecture but toy2d), of super-resolution pairs, of 2-D points.
 IMAGE_SOURCES = ("digits", "photo_patches", "cifar10", "celeba", "lsun", "imagenet")
-#: The wgan_resnet default model.width (Gulrajani et al.'s critic features).
-WGAN_RESNET_WIDTH: int = ARCHITECTURE_CONFIGS["wgan_resnet"].default("model", "width")
+#: Sources whose stores hold the low-resolution inputs of super-resolution pairs (with ``scale``).
+SR_SOURCES = ("photo_patches", "imagenet")
 
 
-def _power_of_two_times_4(size: int) -> bool:
-    return size >= 8 and size % 4 == 0 and (size // 4) & (size // 4 - 1) == 0
+def check_power_of_two_times_4(size: int) -> None:
+    """An image side of 4 times a power of two (8, 16, 32, ...): the WGAN-GP networks start from a
+    4x4 map and double it.
+
+    Raises:
+        ConfigError: any other side.
+    """
+    if not (size >= 8 and size % 4 == 0 and (size // 4) & (size // 4 - 1) == 0):
+        raise ConfigError(f"image size {size}; the network needs 4 times a power of two (8, 16, 32, ...)")
 
 
 def check_study(name: str, study: dict[str, Any], dataset: dict[str, Any]) -> None:
-    """Architecture-specific checks of one study against its dataset.
+    """Checks of one study against its dataset, by what its architecture's record says it needs
+    (:mod:`gannorm.models.architectures`: ``data``, ``size_check``).
 
     Raises:
         ConfigError: naming ``studies.<name>.<key>`` (or the dataset key) and what is expected.
     """
     key = f"studies.{name}"
-    arch = study.get("architecture", "dcgan")
-    allowed = ARCHITECTURE_VARIANTS[arch]
-    for variant in study["variants"]:
-        if variant not in allowed:
-            raise ConfigError(f"{key}.variants: {variant!r} is not a variant of architecture {arch!r}; "
-                              f"its variants: {list(allowed)}")
+    record = architectures.get(study["architecture"])
     source = dataset.get("source")
-    if arch == "toy2d":
-        if source != "toy2d":
-            raise ConfigError(f"{key}.dataset: architecture toy2d needs a dataset with source toy2d, "
-                              f"got {study['dataset']!r} (source {source!r})")
+    if (source == "toy2d") != (record.data == "points"):
+        needs = "2-D points (a dataset with source toy2d)" if record.data == "points" else "images"
+        raise ConfigError(f"{key}.dataset: architecture {record.name} needs {needs}; {study['dataset']!r} has "
+                          f"source {source!r}")
+    if record.data == "points":
         return
-    if source == "toy2d":
-        raise ConfigError(f"{key}.dataset: {study['dataset']!r} holds 2-D points (source toy2d); architecture "
-                          f"{arch!r} needs images")
     size = dataset_size(dataset)
-    if arch == "sr":
-        if source not in ("photo_patches", "imagenet") or (source == "photo_patches" and not dataset.get("scale")):
-            raise ConfigError(f"{key}.dataset: architecture sr needs low-resolution inputs: a photo_patches dataset "
-                              f"with scale, or an imagenet dataset; {study['dataset']!r} has none")
+    if record.data == "sr_pairs":
+        if source not in SR_SOURCES or (source == "photo_patches" and not dataset.get("scale")):
+            raise ConfigError(f"{key}.dataset: architecture {record.name} needs low-resolution inputs: a photo_patches "
+                              f"dataset with scale, or an imagenet dataset; {study['dataset']!r} has none")
         scale = int(dataset.get("scale") or 4)
         if scale & (scale - 1):
-            raise ConfigError(f"datasets.{study['dataset']}.scale: {scale}; the sr network upsamples by powers of two")
-    if arch in ("dcgan", "resnet"):
+            raise ConfigError(f"datasets.{study['dataset']}.scale: {scale}; the {record.name} network upsamples by "
+                              "powers of two")
+    if record.size_check:
+        from gannorm.models.architectures import resolve
+
         try:
-            dcgan_map_sizes(size)
+            resolve(record.size_check)(size)
         except ConfigError as err:
-            raise ConfigError(f"datasets.{study['dataset']}.size (used by the {arch} study {name}): {err}") from None
-    if arch in ("iwgan", "wgan_resnet") and not _power_of_two_times_4(size):
-        raise ConfigError(f"datasets.{study['dataset']}.size: {size}; architecture {arch} (study {name}) needs "
-                          f"4 times a power of two (8, 16, 32, ...)")
-    if arch == "wgan_resnet":
-        width = int(study.get("model", {}).get("width", WGAN_RESNET_WIDTH))
-        for variant in study["variants"]:
-            if variant.startswith("critic_gn") and width % int(variant[len("critic_gn"):]):
-                raise ConfigError(f"{key}.model.width: {width} features cannot be split into the "
-                                  f"{variant[len('critic_gn'):]} groups of variant {variant}")
+            raise ConfigError(f"datasets.{study['dataset']}.size (used by the {record.name} study {name}): {err}") from None
 
 
 COMMON_DATASET_KEYS = {"source", "size", "test_images", "split_seed"}

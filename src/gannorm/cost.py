@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from gannorm.one_step import (COUNT_IMAGES, GAN, WGAN_GP, make_objective, sr_training_step,  # noqa: F401
+from gannorm.models import architectures
+from gannorm.one_step import (COUNT_IMAGES, make_objective, sr_training_step,  # noqa: F401
                               synthetic_store, toy2d_training_step)
 
 #: H100 SXM dense fp32 (non-tensor-core) peak, FLOP/s (NVIDIA H100 datasheet), and the share of it
@@ -163,14 +164,14 @@ def running_evaluations(iterations: int, eval_every: int) -> int:
     return 1 + iterations // eval_every + (1 if iterations % eval_every else 0)
 
 
-def _gan_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
+def gan_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
     from gannorm.train.wgan_gp import CriticSchedule, train_defaults
 
     t_cfg, e_cfg = study["train"], study["evaluate"]
     objective = make_objective(study, variant, data, "meta")
     iterations = int(t_cfg["iterations"])
     critic = generator_step = critic_steps = None
-    if study["architecture"] in WGAN_GP:
+    if architectures.get(study["architecture"]).gradient_penalty:
         critic, generator_step = float(count_flops(objective.critic_step)), float(count_flops(objective.generator_step))
         schedule = CriticSchedule.from_config(t_cfg, train_defaults(study["architecture"]))
         critic_steps = schedule.total(iterations)
@@ -190,7 +191,7 @@ def _gan_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> Cell
                      critic_steps)
 
 
-def _sr_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
+def sr_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
     """Super-resolution: :func:`sr_training_step` counted on meta (its evaluation per test pair)."""
     from gannorm.models.sr_config import SRConfig
 
@@ -205,7 +206,7 @@ def _sr_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellF
                      evals, per_pair, notes=["VGG16 counted with random weights (the same shapes as ImageNet's)"])
 
 
-def _toy2d_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
+def toy2d_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
     """The 2-D toy: :func:`toy2d_training_step` counted on meta; its evaluations (a NumPy energy
     distance) are not counted."""
     from gannorm.train.toy2d import train_config
@@ -224,10 +225,8 @@ def cell_flops(study: dict[str, Any], dataset: dict[str, Any], variant: str) -> 
     ValueError for an unknown architecture or dataset source."""
     from gannorm.config import variant_spec
 
-    cells = {**{a: _gan_cell for a in GAN + WGAN_GP}, "sr": _sr_cell, "toy2d": _toy2d_cell}
-    if study["architecture"] not in cells:
-        raise ValueError(f"unknown architecture {study['architecture']!r}; known: {sorted(cells)}")
-    return cells[study["architecture"]](variant_spec(study, variant), variant, data_facts(dataset))
+    cell = architectures.resolve(architectures.get(study["architecture"]).cost)
+    return cell(variant_spec(study, variant), variant, data_facts(dataset))
 
 
 @dataclass

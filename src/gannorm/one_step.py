@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 #: Architectures trained by the GAN objective and by the WGAN-GP objective.
-WGAN_GP = ("iwgan", "wgan_resnet")
-GAN = ("dcgan", "resnet", "mlp")
 #: Images per evaluation forward counted (results are per image).
 COUNT_IMAGES = 2
 
@@ -49,13 +47,16 @@ def make_objective(study: dict[str, Any], variant: str, data: dict[str, Any], de
     from gannorm.train.loop import objective_class
     from gannorm.train.wgan_gp import train_defaults
 
+    from gannorm.models.architectures import get
+
     architecture = study["architecture"]
-    if architecture not in GAN + WGAN_GP:
+    record = get(architecture)
+    if record.data != "images":
         raise ValueError(f"architecture {architecture!r} has no store-only objective; see cell_flops")
     spec = json.loads(json.dumps(study))  # the running evaluation is counted apart: 1 image, 1 sample
     spec.setdefault("train", {}).update(eval_images=1, samples=1)
     batch = (int(train_defaults(architecture).lookup("train", spec["train"], "batch_size"))
-             if architecture in WGAN_GP else int(spec["train"].get("batch_size") or 32))
+             if record.gradient_penalty else int(spec["train"].get("batch_size") or 32))
     store = synthetic_store(data, train_images or batch, seed=seed if noise else None)
     device = torch.device(device)
     torch.manual_seed(seed)

@@ -66,14 +66,21 @@ def study_json(wildcards):
     keys of ``evaluate`` are left out too (training does not use them:
     gannorm.metrics.fidelity.without_fidelity)."""
     spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
-    return json.dumps(variant_spec(without_fidelity(spec), wildcards.variant), sort_keys=True)
+    return json.dumps(with_plugins(variant_spec(without_fidelity(spec), wildcards.variant)), sort_keys=True)
 
 
 def evaluate_json(wildcards):
     """The final evaluation's study JSON: :func:`study_json`, plus the IS/FID/KID keys when
     ``evaluate.inception_weights`` is set (without it, the same text as study_json)."""
     spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
-    return json.dumps(variant_spec(without_fidelity(spec, keep_when_enabled=True), wildcards.variant), sort_keys=True)
+    return json.dumps(with_plugins(variant_spec(without_fidelity(spec, keep_when_enabled=True), wildcards.variant)),
+                      sort_keys=True)
+
+
+def with_plugins(spec):
+    """``spec`` with the config's ``plugins`` list (when there is one), which every job imports
+    before it builds a variant (gannorm.plugins)."""
+    return {**spec, "plugins": config["plugins"]} if config.get("plugins") else spec
 
 
 def inception_weights(wildcards):

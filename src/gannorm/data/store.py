@@ -339,6 +339,18 @@ class Store:
                                  f"{self.directory} and rerun to rebuild it")
 
 
+def open_verified(directory: str | os.PathLike) -> Store:
+    """:func:`open_store`, then :meth:`Store.verify` (the arrays' checksums from prepare time), before
+    any work reads a truncated or changed file.
+
+    Raises:
+        StoreError: as :func:`open_store` and :meth:`Store.verify`, naming the file.
+    """
+    store = open_store(directory)
+    store.verify()
+    return store
+
+
 def open_store(directory: str | os.PathLike) -> Store:
     """Open and validate the store at ``directory``.
 

@@ -125,8 +125,9 @@ def final_evaluation(store: Store, spec: dict[str, Any], run_dir: str | Path, de
 
 
 def evaluate_run(store_dir: str | Path, spec: dict[str, Any], run_dir: str | Path, device: torch.device) -> dict[str, Any]:
-    """The final evaluation of one run folder, chosen by ``spec["architecture"]``; writes
-    ``final_eval.json`` and ``reconstructions.npz``.
+    """The final evaluation of one run folder: the ``evaluator`` of ``spec["architecture"]``'s
+    registry record on its ``store`` (:mod:`gannorm.models.architectures`); writes
+    ``final_eval.json`` (and ``reconstructions.npz`` for image GANs).
 
     Raises:
         StoreError / FileNotFoundError / RuntimeError: a missing or unreadable store, checkpoint or
@@ -137,18 +138,8 @@ def evaluate_run(store_dir: str | Path, spec: dict[str, Any], run_dir: str | Pat
     phases = Phases()
     # Evaluations never autocast: bf16 training is evaluated in float32 (TF32 as the config allows).
     set_precision("fp32" if (spec.get("train") or {}).get("precision") == "fp32" else "tf32")
-    architecture = spec.get("architecture", "dcgan")
-    if architecture == "toy2d":
-        from gannorm.data.toy2d import open_toy2d
-        from gannorm.evaluate.toy2d import final_toy2d_evaluation
+    from gannorm.models.architectures import get, resolve
 
-        return final_toy2d_evaluation(open_toy2d(store_dir), spec, run_dir, device, phases=phases)
-    from gannorm.data.store import open_store
-
-    store = open_store(store_dir)
-    store.verify()  # the arrays' checksums from prepare time
-    if architecture == "sr":
-        from gannorm.evaluate.sr import final_sr_evaluation
-
-        return final_sr_evaluation(store, spec, run_dir, device, phases=phases)
-    return final_evaluation(store, spec, run_dir, device, phases=phases)
+    record = get(spec["architecture"])
+    store = resolve(record.store)(store_dir)  # checks the arrays' checksums from prepare time where it can
+    return resolve(record.evaluator)(store, spec, run_dir, device, phases=phases)

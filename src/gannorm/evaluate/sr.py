@@ -55,12 +55,13 @@ def generator_from_meta(state: dict[str, Any], device: torch.device | str) -> to
     Raises:
         ValueError: the checkpoint is not of a super-resolution run.
     """
-    from gannorm.models.sr import build
+    from gannorm.models import build_generator
+    from gannorm.models.architectures import get
 
     meta = state["model"]
-    if meta.get("architecture") != "sr":
-        raise ValueError(f"checkpoint of architecture {meta.get('architecture')!r}, expected 'sr'")
-    generator = build(meta["variant"], dict(meta.get("model") or {}), meta["data"])[0]
+    if get(meta.get("architecture")).data != "sr_pairs":
+        raise ValueError(f"checkpoint of architecture {meta.get('architecture')!r}, not a super-resolution run")
+    generator = build_generator(meta)
     generator.load_state_dict(state["generator"])
     return generator.to(device).eval()
 

@@ -54,7 +54,6 @@ ISC_SPLITS = 10
 SEED = 0
 #: Bumped when the cached real features would change meaning.
 CACHE_VERSION = 1
-ARCHITECTURES = ("dcgan", "resnet", "mlp", "iwgan", "wgan_resnet")
 
 
 def enabled(evaluate: dict[str, Any] | None) -> bool:

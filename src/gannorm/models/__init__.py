@@ -1,12 +1,13 @@
-"""Layers and architectures of the studies (DESIGN.md section 2, ``models/``).
+"""Layers and architectures of the studies.
 
-Every architecture module exposes ``VARIANTS`` and ``build(variant, model_cfg, data) ->
-(generator, discriminator_or_None)``; this package maps architecture names to modules
-(:data:`ARCHITECTURES`, imported lazily) and builds the pair plus the checkpoint meta:
+Every architecture is one record of :mod:`gannorm.models.architectures` (its config dataclass,
+builders, objective, evaluation); every normalization one entry of :mod:`gannorm.models.norms`;
+a variant is a :class:`~gannorm.models.variant.Variant` record (a named preset or a config's
+inline record). This package builds the networks of one cell:
 
-* :func:`variants` - the variants of an architecture;
 * :func:`build_models` - ``(G, D, meta)`` with ``meta = {"architecture", "variant", "model",
-  "data"}``, stored as ``checkpoint["model"]``;
+  "data"}`` (plus ``"variant_record"`` when the variant is not the preset of its name), stored as
+  ``checkpoint["model"]``;
 * :func:`build_generator` - the generator rebuilt from such a meta (untrained; load the
   checkpoint's ``generator`` state dict into it);
 * :func:`config_class` - the architecture's frozen config dataclass, the single home of its
@@ -16,8 +17,8 @@ Every architecture module exposes ``VARIANTS`` and ``build(variant, model_cfg, d
 :mod:`gannorm.models.dcgan` / :mod:`gannorm.models.resnet` docstrings for the keys each reads).
 
 Importing this package does not import torch (the config check at Snakefile parse time uses the
-config dataclasses); the network modules and the names re-exported here from
-:mod:`gannorm.models.dcgan` and :mod:`gannorm.models.layers` are imported on first use.
+registries); the network modules and the names re-exported here from :mod:`gannorm.models.dcgan`
+and :mod:`gannorm.models.layers` are imported on first use.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from gannorm.models import architectures
 from gannorm.models.configs import ARCHITECTURE_CONFIGS, config_class  # noqa: F401
+from gannorm.models.variant import Variant, parse_variant, preset
 
 if TYPE_CHECKING:
     import torch.nn as nn
-
-#: architecture name (config ``studies.<s>.architecture``) -> module implementing it
-ARCHITECTURES: dict[str, str] = {name: f"gannorm.models.{name}" for name in ARCHITECTURE_CONFIGS}
 
 #: names re-exported lazily (importing them imports torch)
 _LAZY = {name: "gannorm.models.dcgan" for name in ("DCGANSpec", "Discriminator", "Generator", "build_dcgan")}
@@ -46,20 +46,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-#: architectures whose module also has ``build_generator(variant, model_cfg, data) -> G``
-_GENERATOR_BUILDERS = ("dcgan", "resnet")
-
-
 def architecture_module(architecture: str) -> ModuleType:
-    """Import and return the module of ``architecture``.
+    """Import and return the module building ``architecture``'s networks.
 
     Raises:
         ValueError: unknown architecture (the message lists the known ones).
         ImportError: the architecture's module is missing or fails to import.
     """
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; known: {tuple(ARCHITECTURES)}")
-    path = ARCHITECTURES[architecture]
+    path = architectures.get(architecture).module
     try:
         return importlib.import_module(path)
     except ModuleNotFoundError as err:
@@ -69,13 +63,35 @@ def architecture_module(architecture: str) -> ModuleType:
 
 
 def variants(architecture: str) -> tuple[str, ...]:
-    """The variants of ``architecture`` (its module's ``VARIANTS``, defined in its config module),
-    e.g. ``("vanilla", "batch", "weight")`` for ``resnet``; does not import torch.
+    """The variants its papers compare, e.g. ``("vanilla", "batch", "weight")`` for ``resnet``
+    (any preset or record the architecture can take also works); does not import torch.
 
     Raises:
         ValueError: unknown architecture.
     """
-    return tuple(config_class(architecture).variants)
+    return architectures.get(architecture).paper_variants
+
+
+def variant_meta(variant: Variant) -> dict[str, Any]:
+    """What a checkpoint's meta records of a variant: its name, and its record when it is not the
+    preset of that name (an inline record), so the checkpoint alone rebuilds the networks."""
+    try:
+        if preset(variant.name) == variant:
+            return {"variant": variant.name}
+    except KeyError:
+        pass
+    return {"variant": variant.name, "variant_record": variant.to_config()}
+
+
+def meta_variant(meta: dict[str, Any]) -> Variant:
+    """The variant a checkpoint's meta records (:func:`variant_meta`).
+
+    Raises:
+        ValueError: an unknown preset or a bad record.
+    """
+    if meta.get("variant_record") is not None:
+        return parse_variant(meta["variant_record"], "checkpoint variant_record")
+    return parse_variant(meta["variant"], "checkpoint variant")
 
 
 def _plain(value: Any) -> Any:
@@ -90,34 +106,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def build_models(architecture: str, variant: str, model_cfg: dict[str, Any] | None,
+def build_models(architecture: str, variant: str | Variant, model_cfg: dict[str, Any] | None,
                  data: dict[str, Any]) -> tuple[nn.Module, nn.Module | None, dict[str, Any]]:
     """Build the networks of one study cell.
 
     Args:
-        architecture: a key of :data:`ARCHITECTURES`.
-        variant: one of :func:`variants` ``(architecture)``.
+        architecture: a name of :mod:`gannorm.models.architectures`.
+        variant: a preset's name or a :class:`~gannorm.models.variant.Variant` record.
         model_cfg: the study's ``model`` section (missing keys -> the architecture's paper
             defaults, see its module docstring); ``None`` = all defaults.
         data: ``{"size", "channels", "mean_pm1", "std_pm1", "input_size"}`` of the dataset.
 
     Returns:
         ``(generator, discriminator_or_None, meta)``; ``meta = {"architecture", "variant",
-        "model", "data"}`` holds plain Python values (lists, not arrays) and is what
-        :func:`build_generator` needs.
+        "model", "data"}`` (and ``"variant_record"``, :func:`variant_meta`) holds plain Python values
+        (lists, not arrays) and is what :func:`build_generator` needs. Every deferred weight
+        reparametrization is applied (:func:`gannorm.models.normalize.reparametrize`).
 
     Raises:
-        ValueError: unknown architecture or variant (and whatever the builder raises for bad
-            config values).
+        ValueError: unknown architecture or variant, a variant the architecture cannot take (and
+            whatever the builder raises for bad config values).
     """
-    module = architecture_module(architecture)
-    known = tuple(module.VARIANTS)
-    if variant not in known:
-        raise ValueError(f"unknown variant {variant!r} of architecture {architecture!r}; known: {known}")
-    meta = {"architecture": architecture, "variant": variant, "model": _plain(dict(model_cfg or {})),
+    from gannorm.models.normalize import reparametrize
+
+    record = preset_or_record(variant)
+    meta = {"architecture": architecture, **variant_meta(record), "model": _plain(dict(model_cfg or {})),
             "data": _plain(dict(data))}
-    generator, discriminator = module.build(variant, meta["model"], meta["data"])
-    return generator, discriminator, meta
+    resolved = architectures.get(architecture).resolve_variant(record, meta["model"])
+    generator, discriminator = architecture_module(architecture).build(resolved, meta["model"], meta["data"])
+    return reparametrize(generator), reparametrize(discriminator), meta
+
+
+def preset_or_record(variant: str | Variant) -> Variant:
+    """``variant`` as a record (a name is looked up among the presets).
+
+    Raises:
+        ValueError: an unknown preset name.
+    """
+    if isinstance(variant, Variant):
+        return variant
+    return parse_variant(variant, "variant")
 
 
 def build_generator(meta: dict[str, Any]) -> nn.Module:
@@ -129,17 +157,18 @@ def build_generator(meta: dict[str, Any]) -> nn.Module:
     Raises:
         ValueError: unknown architecture or variant.
     """
+    from gannorm.models.normalize import reparametrize
+
     meta = dict(meta)
     if "data" not in meta or "model" not in meta:  # first format: DCGANSpec fields
-        architecture = meta.pop("architecture", "dcgan")
-        if architecture != "dcgan":
-            raise ValueError(f"checkpoint meta of architecture {architecture!r} lacks 'model' and 'data'")
+        if meta.pop("architecture", None) not in (None, architectures.FIRST_FORMAT):
+            raise ValueError("a checkpoint meta without 'model' and 'data' is a DCGAN checkpoint of the first format")
         from gannorm.models.dcgan import DCGANSpec, Generator
 
         return Generator(DCGANSpec(**meta))
+    record = architectures.get(meta["architecture"])
+    resolved = record.resolve_variant(meta_variant(meta), meta["model"])
     module = architecture_module(meta["architecture"])
-    if meta["variant"] not in tuple(module.VARIANTS):
-        raise ValueError(f"unknown variant {meta['variant']!r} of architecture {meta['architecture']!r}")
-    if meta["architecture"] in _GENERATOR_BUILDERS:  # skips building a discriminator
-        return module.build_generator(meta["variant"], meta["model"], meta["data"])
-    return module.build(meta["variant"], meta["model"], meta["data"])[0]
+    if record.generator_builder:  # skips building a discriminator
+        return reparametrize(module.build_generator(resolved, meta["model"], meta["data"]))
+    return reparametrize(module.build(resolved, meta["model"], meta["data"])[0])

@@ -125,14 +125,7 @@ def generator_from_checkpoint(state: dict[str, Any], device: str | torch.device 
     """
     from gannorm.models import build_generator
 
-    meta = dict(state["model"])
-    if "data" not in meta:  # DCGAN-only format: DCGANSpec fields
-        from gannorm.models.dcgan import DCGANSpec, Generator
-
-        meta.pop("architecture", None)
-        generator = Generator(DCGANSpec(**meta))
-    else:
-        generator = build_generator(meta)
+    generator = build_generator(dict(state["model"]))
     generator.load_state_dict(state["generator"])
     return generator.to(device).eval()
 

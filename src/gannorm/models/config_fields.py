@@ -111,6 +111,14 @@ class ArchitectureConfig:
     variants: ClassVar[tuple[str, ...]]
 
     @classmethod
+    def channels(cls, model_cfg: Mapping[str, Any], size: int | None = None) -> dict[str, tuple[int, ...]]:
+        """The channel counts a normalization sees in each network (``{"generator": (...),
+        "discriminator": (...)}``) for a study's ``model`` section (missing keys: the defaults) and
+        image side ``size`` (``None``: not known); a network left out has no normalization to
+        check. Used to check that a group count divides every layer it follows."""
+        return {}
+
+    @classmethod
     def entries(cls) -> list[Entry]:
         """Every default, in field order."""
         out = []

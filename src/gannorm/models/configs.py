@@ -1,7 +1,7 @@
 """Every architecture's config dataclass, and the defaults table of the README (torch-free).
 
 :data:`ARCHITECTURE_CONFIGS` maps each architecture name (config ``studies.<s>.architecture``)
-to its frozen dataclass in ``gannorm.models.<arch>_config``; that dataclass is the single home
+to its frozen dataclass in ``gannorm.models.<arch>_config`` (each architecture's registry record names it); that dataclass is the single home
 of the architecture's defaults (:mod:`gannorm.models.config_fields`) and names its variants.
 :mod:`gannorm.config` (run when the Snakefile is parsed) and :mod:`gannorm.models` derive their
 tables from it, so nothing here imports torch.
@@ -17,20 +17,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from gannorm.models.architectures import registry
 from gannorm.models.config_fields import SAME, ArchitectureConfig, Entry
-from gannorm.models.dcgan_config import DCGANConfig
-from gannorm.models.iwgan_config import IWGANConfig
-from gannorm.models.mlp_config import MLPConfig
-from gannorm.models.resnet_config import ResNetConfig
-from gannorm.models.sr_config import SRConfig
-from gannorm.models.toy2d_config import Toy2DConfig
-from gannorm.models.wgan_resnet_config import WGANResNetConfig
 
-#: architecture name -> its config dataclass, in the order of the README table.
-ARCHITECTURE_CONFIGS: dict[str, type[ArchitectureConfig]] = {
-    cls.architecture: cls
-    for cls in (DCGANConfig, ResNetConfig, MLPConfig, IWGANConfig, WGANResNetConfig, SRConfig, Toy2DConfig)
-}
+#: architecture name -> its config dataclass, in the order of the README table (derived from the
+#: architecture registry, :mod:`gannorm.models.architectures`).
+ARCHITECTURE_CONFIGS: dict[str, type[ArchitectureConfig]] = {name: record.config for name, record in registry().items()}
 
 #: The README markers around the generated table.
 BEGIN, END = "<!-- defaults:begin -->", "<!-- defaults:end -->"

@@ -43,10 +43,10 @@ import torch.nn as nn
 from gannorm.config import dcgan_map_sizes
 from gannorm.models.dcgan_config import VARIANTS, DCGANConfig  # noqa: F401 (re-exported)
 from gannorm.models.heads import HEADS, OutputHead
-from gannorm.models.layers import (MeanOnlyBatchNorm2d, Reshape, TPReLU, WNConv2d, WNConvTranspose2d, WNLinear,
-                                   init_uniform_)
-
-WN_VARIANTS = ("weight", "weight_affine", "weight_meanbn")
+from gannorm.models.layers import Reshape, init_uniform_
+from gannorm.models.norms import NetworkNorm
+from gannorm.models.normalize import LayerSpec, activation, feature_norm, layer, reparametrize
+from gannorm.models.variant import Variant
 
 
 def float_tuple(values: Sequence[float] | None) -> tuple[float, ...] | None:
@@ -58,33 +58,40 @@ def float_tuple(values: Sequence[float] | None) -> tuple[float, ...] | None:
 class DCGANSpec:
     """Everything needed to rebuild a DCGAN pair (stored in checkpoints of the first format).
 
-    Fields added later have defaults, so dictionaries saved before still load with
-    ``DCGANSpec(**d)``.
+    ``variant`` is a preset's name (``"batch"``) or a :class:`~gannorm.models.variant.Variant`
+    record; :attr:`record` is it resolved against the architecture's convention. Fields added later
+    have defaults, so dictionaries saved before still load with ``DCGANSpec(**d)``.
 
     Raises:
-        ValueError: unknown variant or head; ``bn_clip`` head without ``mean_pm1``/``std_pm1``
-            of length ``channels``.
+        ValueError: unknown variant or head, a variant the DCGAN cannot take
+            (:meth:`gannorm.models.architectures.Architecture.check_variant`); ``bn_clip`` head
+            without ``mean_pm1``/``std_pm1`` of length ``channels``.
     """
 
     size: int          # image side in pixels (4 or 5 times a power of two)
     channels: int      # image channels (1 grey, 3 colour)
     width: int = DCGANConfig.width    # features of D's first layer (DCGANConfig: Xiang & Li's 64)
     latent: int = DCGANConfig.latent  # length of z
-    variant: str = "vanilla"
-    head: str = DCGANConfig.head      # output head of G (gannorm.models.heads.HEADS)
+    variant: str | Variant = "vanilla"
+    head: str = DCGANConfig.head      # output head of G (gannorm.models.heads.HEADS); a variant's head wins
     mean_pm1: tuple[float, ...] | None = None  # data's per-channel mean in [-1, 1] (bn_clip head)
     std_pm1: tuple[float, ...] | None = None   # data's per-channel std in [-1, 1] (bn_clip head)
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown DCGAN variant {self.variant!r}; known: {VARIANTS}")
+        from gannorm.models.architectures import get
+
         if self.head not in HEADS:
             raise ValueError(f"unknown output head {self.head!r} (model.head); known: {HEADS}")
+        try:
+            record = get("dcgan").resolve_variant(self.variant, {"head": self.head, "width": self.width})
+        except KeyError as err:
+            raise ValueError(f"unknown DCGAN variant {self.variant!r}: {err.args[0]}") from None
+        object.__setattr__(self, "record", record)
         object.__setattr__(self, "mean_pm1", float_tuple(self.mean_pm1))
         object.__setattr__(self, "std_pm1", float_tuple(self.std_pm1))
-        if self.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
-                                       or len(self.mean_pm1) != self.channels
-                                       or len(self.std_pm1) != self.channels):
+        if record.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
+                                         or len(self.mean_pm1) != self.channels
+                                         or len(self.std_pm1) != self.channels):
             raise ValueError(f"output head bn_clip needs the data's mean_pm1 and std_pm1 ({self.channels} values each)")
 
     @property
@@ -98,52 +105,50 @@ class DCGANSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if isinstance(self.variant, Variant):
+            d["variant"] = self.variant.to_config()
         for key in ("mean_pm1", "std_pm1"):
             d[key] = None if d[key] is None else list(d[key])
         return d
 
 
-def _init_uniform_(module: nn.Module) -> None:
-    """``U(+-1/sqrt(C_in kH kW))`` for plain (transposed) convs, weight and bias (Appendix B)."""
-    init_uniform_(module)
-
-
-def _activation(variant: str, channels: int) -> nn.Module:
-    """TPReLU for the strict WN model, PReLU otherwise (Table 1; App. D.2), slope init 0.25."""
-    return TPReLU(channels) if variant == "weight" else nn.PReLU(channels, init=0.25)
-
-
-def _norm(variant: str, channels: int) -> list[nn.Module]:
-    """The normalization after a hidden layer: BN (batch), mean-only BN (weight_meanbn) or none."""
-    if variant == "batch":
-        return [nn.BatchNorm2d(channels)]
-    if variant == "weight_meanbn":
-        return [MeanOnlyBatchNorm2d(channels)]
-    return []
+def network_activation(record: Variant, net: NetworkNorm) -> str:
+    """The hidden activation of one network: the variant's, else the one its weight normalization
+    comes with (TPReLU with Xiang & Li's strict WN, equations 10-11), else PReLU (Table 1; slope
+    init 0.25)."""
+    if record.activation is not None:
+        return record.activation
+    paired = net.weight.normalization.activation if net.weight is not None else None
+    return paired or "prelu"
 
 
 class Discriminator(nn.Module):
     """DCGAN discriminator. Input ``(B, C, size, size)`` in the generator's output range;
-    output logits ``(B,)``."""
+    output logits ``(B,)``.
+
+    Layers: stride-2 convs under the variant's discriminator normalization, a feature
+    normalization after each but the first (policy ``xiang_li``; ``every_layer``: after the first
+    too), the activation; the last conv (kernel = map size) to one logit has no feature
+    normalization and takes the weight normalization's ``output_layer`` form.
+    """
 
     def __init__(self, spec: DCGANSpec) -> None:
         super().__init__()
         self.spec = spec
-        v, layers, c_prev = spec.variant, [], spec.channels
-        wn, affine = v in WN_VARIANTS, v != "weight"
+        rec = spec.record
+        net, act = rec.discriminator, network_activation(rec, rec.discriminator)
+        layers, c_prev = [], spec.channels
         for i, c in enumerate(spec.features):
-            norm = _norm(v, c) if i > 0 else []
-            if wn:
-                layers.append(WNConv2d(c_prev, c, 4, 2, 1, affine=affine))
-            else:
-                layers.append(nn.Conv2d(c_prev, c, 4, 2, 1, bias=not norm))
+            norm = feature_norm(net, c) if i > 0 or rec.policy == "every_layer" else []
+            layers.append(layer(net, LayerSpec("conv", c_prev, c, 4, 2, 1, bias=not norm)))
             layers += norm
-            layers.append(_activation(v, c))
+            layers.append(activation(act, c))
             c_prev = c
         k = spec.final_map
-        layers.append(WNConv2d(c_prev, 1, k, 1, 0, affine=True) if wn else nn.Conv2d(c_prev, 1, k, 1, 0))
+        layers.append(layer(net, LayerSpec("conv", c_prev, 1, k, 1, 0), output=True))
         self.net = nn.Sequential(*layers)
         init_uniform_(self)
+        reparametrize(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
@@ -151,42 +156,44 @@ class Discriminator(nn.Module):
 
 class Generator(nn.Module):
     """DCGAN generator. Input z ``(B, latent)``; output images ``(B, C, size, size)`` in
-    ``output_range`` (``(0, 1)`` for the sigmoid head, ``(-1, 1)`` otherwise)."""
+    ``output_range`` (``(0, 1)`` for the sigmoid head, ``(-1, 1)`` otherwise).
+
+    The first layer maps z to the smallest map: a transposed conv on a 1x1 map, or, under a weight
+    normalization that builds its own layers, a weight-normalized fully connected layer with init
+    ``U(+-0.01/sqrt(latent))`` (Xiang & Li, Appendix B); then stride-2 transposed convs, each
+    followed by the feature normalization and the activation; the last one to the image channels
+    (no feature normalization, the ``output_layer`` weight normalization) and the output head.
+    """
 
     def __init__(self, spec: DCGANSpec) -> None:
         super().__init__()
         self.spec = spec
         self.latent = spec.latent
-        v, k = spec.variant, spec.final_map
-        wn, affine = v in WN_VARIANTS, v != "weight"
+        rec, k = spec.record, spec.final_map
+        net, act = rec.generator, network_activation(rec, rec.generator)
         features = spec.features[::-1]  # e.g. [1024, 512, 256, 128, 64]
         layers: list[nn.Module] = []
-        norm = _norm(v, features[0])
-        if wn:
-            layers += [WNLinear(spec.latent, features[0] * k * k, affine=affine, init_scale=0.01),
+        norm = feature_norm(net, features[0])
+        if net.weight is not None and net.weight.normalization.replaces_layer:
+            layers += [layer(net, LayerSpec("linear", spec.latent, features[0] * k * k, init_scale=0.01)),
                        Reshape(features[0], k, k)]
         else:
-            layers += [Reshape(spec.latent, 1, 1), nn.ConvTranspose2d(spec.latent, features[0], k, 1, 0, bias=not norm)]
+            layers += [Reshape(spec.latent, 1, 1),
+                       layer(net, LayerSpec("conv_transpose", spec.latent, features[0], k, 1, 0, bias=not norm))]
         layers += norm
-        layers.append(_activation(v, features[0]))
+        layers.append(activation(act, features[0]))
         for c_in, c_out in zip(features[:-1], features[1:]):
-            norm = _norm(v, c_out)
-            if wn:
-                layers.append(WNConvTranspose2d(c_in, c_out, 4, 2, 1, affine=affine))
-            else:
-                layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not norm))
+            norm = feature_norm(net, c_out)
+            layers.append(layer(net, LayerSpec("conv_transpose", c_in, c_out, 4, 2, 1, bias=not norm)))
             layers += norm
-            layers.append(_activation(v, c_out))
-        last = features[-1]
-        if wn:
-            layers.append(WNConvTranspose2d(last, spec.channels, 4, 2, 1, affine=True))
-        else:
-            layers.append(nn.ConvTranspose2d(last, spec.channels, 4, 2, 1))
-        head = OutputHead(spec.head, spec.channels, spec.mean_pm1, spec.std_pm1)
+            layers.append(activation(act, c_out))
+        layers.append(layer(net, LayerSpec("conv_transpose", features[-1], spec.channels, 4, 2, 1), output=True))
+        head = OutputHead(rec.head or spec.head, spec.channels, spec.mean_pm1, spec.std_pm1)
         layers.append(head)
         self.output_range = head.output_range
         self.net = nn.Sequential(*layers)
         init_uniform_(self)
+        reparametrize(self)
 
     @property
     def head(self) -> OutputHead:
@@ -202,7 +209,7 @@ def build_dcgan(spec: DCGANSpec) -> tuple[Generator, Discriminator]:
     return Generator(spec), Discriminator(spec)
 
 
-def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> DCGANSpec:
+def spec_from_config(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> DCGANSpec:
     """The :class:`DCGANSpec` of a study's ``model`` section and the dataset's ``data`` dict.
 
     Reads ``model_cfg``: ``width``, ``latent``, ``head`` (missing or null: the
@@ -219,11 +226,11 @@ def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, An
                      std_pm1=data.get("std_pm1"))
 
 
-def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[Generator, Discriminator]:
+def build(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[Generator, Discriminator]:
     """``(generator, discriminator)`` of ``variant`` (the models contract; see :func:`spec_from_config`)."""
     return build_dcgan(spec_from_config(variant, model_cfg, data))
 
 
-def build_generator(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> Generator:
+def build_generator(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> Generator:
     """The generator alone (for rebuilding from a checkpoint); same arguments as :func:`build`."""
     return Generator(spec_from_config(variant, model_cfg, data))

@@ -13,6 +13,11 @@ from gannorm.models.config_fields import ArchitectureConfig, model_default, trai
 #: The normalization settings of G and D (module docstring of :mod:`gannorm.models.dcgan`).
 VARIANTS = ("vanilla", "batch", "weight", "weight_affine", "weight_meanbn")
 
+#: Where a variant's normalizations go (``policy:``; the first is the default): ``xiang_li``, the
+#: DCGAN convention (Radford et al. 2015; Xiang & Li 2017, section 5.1): no feature normalization
+#: in D's first layer and in the last layers of G and D; ``every_layer``: D's first layer too.
+DCGAN_POLICIES = ("xiang_li", "every_layer")
+
 #: Where the GAN objective's optimiser defaults come from (shared by dcgan, resnet and mlp).
 RMSPROP_SOURCE = "Xiang & Li 2017, section 5.1 (RMSProp, alpha 0.9, eps 1e-6 as in their reference code)"
 ADAM_BETAS_SOURCE = ("Radford et al. 2015 (DCGAN), only with train.optimizer adam; "
@@ -32,6 +37,12 @@ class DCGANConfig(ArchitectureConfig):
 
     architecture: ClassVar[str] = "dcgan"
     variants: ClassVar[tuple[str, ...]] = VARIANTS
+
+    @classmethod
+    def channels(cls, model_cfg, size=None):  # noqa: ANN001, ANN206
+        """Every layer of G and D has ``width * 2**i`` channels: a group count must divide ``width``."""
+        width = int(cls.lookup("model", model_cfg, "width"))
+        return {"generator": (width,), "discriminator": (width,)}
 
     width: int = model_default(64, "Xiang & Li 2017, section 5.1, Table 1 (CIFAR-10 models: 96)")
     latent: int = model_default(256, "Xiang & Li 2017, section 5.1 (CelebA, CIFAR-10; LSUN: 512)")

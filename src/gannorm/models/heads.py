@@ -23,7 +23,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-HEADS = ("sigmoid", "tanh", "bn_tanh", "bn_clip")
+from gannorm.models.variant import HEADS  # noqa: F401 (its torch-free home; re-exported)
+
 
 
 def head_range(kind: str) -> tuple[float, float]:

@@ -60,6 +60,7 @@ import torch.nn as nn
 from gannorm.models.heads import OutputHead
 from gannorm.models.iwgan_config import VARIANTS, IWGANConfig  # noqa: F401 (re-exported)
 from gannorm.models.layers import Reshape
+from gannorm.models.variant import Variant
 
 STYLES = ("gulrajani", "mullery")
 
@@ -210,11 +211,12 @@ def _mullery(n: int, channels: int, width: int, latent: int) -> tuple[nn.Sequent
     return body, features, output
 
 
-def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
+def build(variant: Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
     """The iWGAN generator and critic of one output-head variant.
 
     Args:
-        variant: one of :data:`VARIANTS` (the output head).
+        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
+            its ``head`` is the output head.
         model_cfg: the study's ``model`` section (keys ``width``, ``latent``, ``style``, ``head``;
             missing or null: the :class:`IWGANConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}`` (the store's facts).
@@ -224,14 +226,12 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
         [-1, 1]; critic: ``(B, C, size, size)`` -> ``(B,)``.
 
     Raises:
-        ValueError: unknown variant or style, ``model.head`` different from the variant, size not
+        ValueError: unknown style, ``model.head`` different from the variant's head, size not
             ``4 * 2**n``, non-positive width/latent, or ``bn_clip`` without per-channel statistics.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown iwgan variant {variant!r}; known: {VARIANTS}")
     head = dict(model_cfg or {}).get("head")
-    if head is not None and head != variant:
-        raise ValueError(f"iwgan: the variant is the output head; model.head {head!r} != variant {variant!r}")
+    if head is not None and head != variant.head:
+        raise ValueError(f"iwgan: the variant is the output head; model.head {head!r} != variant {variant.name!r}")
     cfg = IWGANConfig.from_config(model=model_cfg)
     style, width, latent = cfg.style, int(cfg.width), int(cfg.latent)
     if style not in STYLES:
@@ -240,5 +240,5 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
         raise ValueError(f"iwgan: model.width ({width}) and model.latent ({latent}) must be positive")
     n, channels = upsampling_stages(int(data["size"])), int(data["channels"])
     body, features, output = (_gulrajani if style == "gulrajani" else _mullery)(n, channels, width, latent)
-    head = OutputHead(variant, channels, data.get("mean_pm1"), data.get("std_pm1"))
+    head = OutputHead(variant.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
     return Generator(body, head, latent, style), Critic(features, output)

@@ -39,14 +39,15 @@ import torch.nn as nn
 
 from gannorm.models.heads import OutputHead
 from gannorm.models.mlp_config import VARIANTS, MLPConfig  # noqa: F401 (re-exported)
+from gannorm.models.norms import NetworkNorm
+from gannorm.models.normalize import LayerSpec, feature_norm, layer
+from gannorm.models.variant import Variant
 
 
-def _hidden(n_in: int, n_out: int, batch_norm: bool, activation: nn.Module) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
-    if batch_norm:
-        layers.append(nn.BatchNorm1d(n_out))
-    layers.append(activation)
-    return layers
+def _hidden(n_in: int, n_out: int, net: NetworkNorm, activation: nn.Module) -> list[nn.Module]:
+    """``Linear(n_in, n_out)`` under the network's weight normalization, its feature normalization
+    on ``(B, n_out)``, the activation."""
+    return [layer(net, LayerSpec("linear", n_in, n_out)), *feature_norm(net, n_out, dims=1), activation]
 
 
 class Generator(nn.Module):
@@ -55,12 +56,12 @@ class Generator(nn.Module):
     Attributes: ``latent``, ``output_range``, ``net`` (the MLP), ``head``.
     """
 
-    def __init__(self, latent: int, hidden: int, channels: int, size: int, batch_norm: bool, head: OutputHead) -> None:
+    def __init__(self, latent: int, hidden: int, channels: int, size: int, net: NetworkNorm, head: OutputHead) -> None:
         super().__init__()
         self.latent, self.image_shape = latent, (channels, size, size)
-        self.net = nn.Sequential(*_hidden(latent, hidden, batch_norm, nn.ReLU()),
-                                 *_hidden(hidden, 2 * hidden, batch_norm, nn.ReLU()),
-                                 nn.Linear(2 * hidden, channels * size * size))
+        self.net = nn.Sequential(*_hidden(latent, hidden, net, nn.ReLU()),
+                                 *_hidden(hidden, 2 * hidden, net, nn.ReLU()),
+                                 layer(net, LayerSpec("linear", 2 * hidden, channels * size * size), output=True))
         self.head = head
         self.output_range = head.output_range
 
@@ -72,22 +73,23 @@ class Discriminator(nn.Module):
     """MLP discriminator: images ``(B, C, size, size)`` (any shape ``(B, ...)`` with P values) ->
     logits ``(B,)``."""
 
-    def __init__(self, pixels: int, hidden: int, batch_norm: bool) -> None:
+    def __init__(self, pixels: int, hidden: int, net: NetworkNorm) -> None:
         super().__init__()
-        self.net = nn.Sequential(*_hidden(pixels, 2 * hidden, batch_norm, nn.LeakyReLU(0.2)),
-                                 *_hidden(2 * hidden, hidden, batch_norm, nn.LeakyReLU(0.2)),
-                                 nn.Linear(hidden, 1))
+        self.net = nn.Sequential(*_hidden(pixels, 2 * hidden, net, nn.LeakyReLU(0.2)),
+                                 *_hidden(2 * hidden, hidden, net, nn.LeakyReLU(0.2)),
+                                 layer(net, LayerSpec("linear", hidden, 1), output=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1)).flatten()
 
 
-def build(variant: str, model_cfg: Mapping[str, Any] | None,
+def build(variant: Variant, model_cfg: Mapping[str, Any] | None,
           data: Mapping[str, Any]) -> tuple[Generator, Discriminator]:
-    """The tutorial's MLP generator and discriminator, without (``vanilla``) or with (``batch``) BN.
+    """The tutorial's MLP generator and discriminator, without (``vanilla``) or with (``batch``) BN,
+    or under any normalizations of ``(B, C)`` features a variant record gives.
 
     Args:
-        variant: one of :data:`VARIANTS`.
+        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`).
         model_cfg: the study's ``model`` section (``latent``, ``hidden``, ``head``; missing or null:
             the :class:`MLPConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}``.
@@ -96,16 +98,13 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None,
         ``(generator, discriminator)``.
 
     Raises:
-        ValueError: unknown variant, non-positive latent/hidden, or an invalid head.
+        ValueError: non-positive latent/hidden, or an invalid head.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown mlp variant {variant!r}; known: {VARIANTS}")
     cfg = MLPConfig.from_config(model=model_cfg)
     latent, hidden = int(cfg.latent), int(cfg.hidden)
     if latent < 1 or hidden < 1:
         raise ValueError(f"mlp: model.latent ({latent}) and model.hidden ({hidden}) must be positive")
     size, channels = int(data["size"]), int(data["channels"])
-    head = OutputHead(cfg.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
-    batch_norm = variant == "batch"
-    return (Generator(latent, hidden, channels, size, batch_norm, head),
-            Discriminator(channels * size * size, hidden, batch_norm))
+    head = OutputHead(variant.head or cfg.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
+    return (Generator(latent, hidden, channels, size, variant.generator, head),
+            Discriminator(channels * size * size, hidden, variant.discriminator))

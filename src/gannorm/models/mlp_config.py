@@ -31,6 +31,12 @@ class MLPConfig(ArchitectureConfig):
     architecture: ClassVar[str] = "mlp"
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
+    @classmethod
+    def channels(cls, model_cfg, size=None):  # noqa: ANN001, ANN206
+        """The hidden layers have ``hidden`` and ``2 * hidden`` features in both networks."""
+        hidden = int(cls.lookup("model", model_cfg, "hidden"))
+        return {"generator": (hidden, 2 * hidden), "discriminator": (hidden, 2 * hidden)}
+
     latent: int = model_default(100, "the tutorial's MNIST example (input_dim = 100)")
     hidden: int = model_default(128, "the tutorial's MNIST example (hidden_dim = 128)")
     head: str = model_default("tanh", "the tutorial (G ends in tanh)")

@@ -67,10 +67,13 @@ import torch.nn.functional as F
 
 from gannorm.config import dcgan_map_sizes
 from gannorm.models.dcgan import float_tuple
+from gannorm.models.dcgan import network_activation
 from gannorm.models.heads import HEADS, OutputHead
-from gannorm.models.layers import (Reshape, TPReLU, WNAddition, WNConv2d, WNConvTranspose2d, WNLinear,
-                                   init_uniform_)
+from gannorm.models.layers import Reshape, WNAddition, init_uniform_
+from gannorm.models.norms import NetworkNorm
+from gannorm.models.normalize import LayerSpec, activation, feature_norm, layer, reparametrize
 from gannorm.models.resnet_config import VARIANTS, ResNetConfig  # noqa: F401 (re-exported)
+from gannorm.models.variant import Variant
 
 
 @dataclass(frozen=True)
@@ -87,23 +90,28 @@ class ResNetSpec:
     channels: int             # image channels
     features: tuple[int, ...] = ResNetConfig.features  # D's features per level (G mirrors)
     latent: int = ResNetConfig.latent
-    variant: str = "vanilla"
-    head: str = ResNetConfig.head
+    variant: str | Variant = "vanilla"
+    head: str = ResNetConfig.head  # a variant's head wins
     mean_pm1: tuple[float, ...] | None = None
     std_pm1: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown ResNet variant {self.variant!r}; known: {VARIANTS}")
+        from gannorm.models.architectures import get
+
         if self.head not in HEADS:
             raise ValueError(f"unknown output head {self.head!r} (model.head); known: {HEADS}")
         features = tuple(int(f) for f in self.features)
         if not features or min(features) < 1:
             raise ValueError(f"model.features must be a non-empty list of positive integers, got {self.features!r}")
         object.__setattr__(self, "features", features)
+        try:
+            record = get("resnet").resolve_variant(self.variant, {"head": self.head, "features": features})
+        except KeyError as err:
+            raise ValueError(f"unknown ResNet variant {self.variant!r}: {err.args[0]}") from None
+        object.__setattr__(self, "record", record)
         object.__setattr__(self, "mean_pm1", float_tuple(self.mean_pm1))
         object.__setattr__(self, "std_pm1", float_tuple(self.std_pm1))
-        if self.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
+        if record.head == "bn_clip" and (self.mean_pm1 is None or self.std_pm1 is None
                                        or len(self.mean_pm1) != self.channels
                                        or len(self.std_pm1) != self.channels):
             raise ValueError(f"output head bn_clip needs the data's mean_pm1 and std_pm1 ({self.channels} values each)")
@@ -127,21 +135,11 @@ class ResNetSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if isinstance(self.variant, Variant):
+            d["variant"] = self.variant.to_config()
         for key in ("features", "mean_pm1", "std_pm1"):
             d[key] = None if d[key] is None else list(d[key])
         return d
-
-
-def _activation(variant: str, channels: int) -> nn.Module:
-    return TPReLU(channels) if variant == "weight" else nn.PReLU(channels, init=0.25)
-
-
-def _conv(variant: str, transposed: bool, c_in: int, c_out: int, k: int, stride: int, padding: int,
-          bias: bool = True, affine: bool = False) -> nn.Module:
-    """A (transposed) conv: strict/affine weight-normalized for ``weight``, plain otherwise."""
-    if variant == "weight":
-        return (WNConvTranspose2d if transposed else WNConv2d)(c_in, c_out, k, stride, padding, affine=affine)
-    return (nn.ConvTranspose2d if transposed else nn.Conv2d)(c_in, c_out, k, stride, padding, bias=bias)
 
 
 class _Upsample2x(nn.Module):
@@ -157,46 +155,50 @@ class ResidualBlock(nn.Module):
     Args:
         c_in, c_out: features in and out.
         stride: 2 to halve (discriminator) or double (generator) the map, else 1.
-        variant: ``vanilla``, ``batch`` or ``weight`` (see the module docstring).
+        net: the network's normalization setting: its weight normalization on every conv, its
+            feature normalization after each residue conv (not after G's output block's last),
+            and the convs before a feature normalization without bias.
+        act: the activation's name (:func:`gannorm.models.normalize.activation`).
         transposed: a generator block (transposed convs in reverse order, nearest upscaling).
-        output: G's output block: no BN after the last conv, no final activation, affine WN last
-            convs (weight variant), biased last convs (vanilla, batch).
+        output: G's output block: no feature normalization after the last conv, no final
+            activation, the weight normalization's ``output_layer`` form for the last convs (affine
+            WN in Xiang & Li's WN model), biased last convs.
 
     Shapes: ``(B, c_in, H, W)`` -> ``(B, c_out, H / stride, W / stride)`` (discriminator) or
     ``(B, c_out, H * stride, W * stride)`` (generator).
 
     Attributes: ``residue`` (``nn.Sequential``), ``shortcut`` (``nn.Sequential``, empty = identity),
-    ``merge`` (``WNAddition`` for weight, else ``None`` = plain sum), ``act`` (``None`` for an
-    output block), ``convs`` (the two residue convolutions, in order).
+    ``merge`` (``WNAddition`` under a weight normalization with ``weighted_addition``, else
+    ``None`` = plain sum), ``act`` (``None`` for an output block), ``convs`` (the two residue
+    convolutions, in order).
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int, variant: str, transposed: bool = False,
+    def __init__(self, c_in: int, c_out: int, stride: int, net: NetworkNorm, act: str, transposed: bool = False,
                  output: bool = False) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
-        batch = variant == "batch"
+        normed = net.feature is not None
+        kind = "conv_transpose" if transposed else "conv"
         k_strided, p = (4, 1) if stride == 2 else (3, 1)
         if transposed:  # mirror of a D block: k3 keeping features first, then the strided/channel-changing one
-            conv_a = _conv(variant, True, c_in, c_in, 3, 1, 1, bias=not batch)
-            conv_b = _conv(variant, True, c_in, c_out, k_strided, stride, p, bias=output or not batch, affine=output)
+            conv_a = layer(net, LayerSpec(kind, c_in, c_in, 3, 1, 1, bias=not normed))
+            conv_b = layer(net, LayerSpec(kind, c_in, c_out, k_strided, stride, p, bias=output or not normed),
+                           output=output)
             mid = c_in
         else:
-            conv_a = _conv(variant, False, c_in, c_out, k_strided, stride, p, bias=not batch)
-            conv_b = _conv(variant, False, c_out, c_out, 3, 1, 1, bias=not batch)
+            conv_a = layer(net, LayerSpec(kind, c_in, c_out, k_strided, stride, p, bias=not normed))
+            conv_b = layer(net, LayerSpec(kind, c_out, c_out, 3, 1, 1, bias=not normed))
             mid = c_out
-        residue: list[nn.Module] = [conv_a]
-        if batch:
-            residue.append(nn.BatchNorm2d(mid))
-        residue += [_activation(variant, mid), conv_b]
-        if batch and not output:
-            residue.append(nn.BatchNorm2d(c_out))
+        residue: list[nn.Module] = [conv_a, *feature_norm(net, mid), activation(act, mid), conv_b]
+        if not output:
+            residue += feature_norm(net, c_out)
         self.residue = nn.Sequential(*residue)
         self.convs = (conv_a, conv_b)
 
         shortcut: list[nn.Module] = []
-        projection = (_conv(variant, transposed, c_in, c_out, 1, 1, 0, bias=output or variant == "vanilla",
-                            affine=output) if c_in != c_out else None)
+        projection = (layer(net, LayerSpec(kind, c_in, c_out, 1, 1, 0, bias=output or not normed), output=output)
+                      if c_in != c_out else None)
         if transposed:  # transpose of (avgpool -> 1x1 conv) is (1x1 convT -> nearest upscaling)
             shortcut += [projection] if projection is not None else []
             shortcut += [_Upsample2x()] if stride == 2 else []
@@ -204,8 +206,9 @@ class ResidualBlock(nn.Module):
             shortcut += [nn.AvgPool2d(2, 2)] if stride == 2 else []
             shortcut += [projection] if projection is not None else []
         self.shortcut = nn.Sequential(*shortcut)
-        self.merge = WNAddition(c_out) if variant == "weight" else None
-        self.act = None if output else _activation(variant, c_out)
+        weighted = net.weight is not None and net.weight.normalization.weighted_addition
+        self.merge = WNAddition(c_out) if weighted else None
+        self.act = None if output else activation(act, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r, s = self.residue(x), self.shortcut(x)
@@ -229,11 +232,13 @@ class Discriminator(nn.Module):
     def __init__(self, spec: ResNetSpec) -> None:
         super().__init__()
         self.spec = spec
-        v = spec.variant
-        self.blocks = nn.Sequential(*[ResidualBlock(a, b, s, v) for a, b, s in _level_plan(spec)])
+        rec = spec.record
+        net, act = rec.discriminator, network_activation(rec, rec.discriminator)
+        self.blocks = nn.Sequential(*[ResidualBlock(a, b, s, net, act) for a, b, s in _level_plan(spec)])
         k = spec.final_map
-        self.final = _conv(v, False, spec.features[-1], 1, k, 1, 0, affine=True)
+        self.final = layer(net, LayerSpec("conv", spec.features[-1], 1, k, 1, 0), output=True)
         init_uniform_(self)
+        reparametrize(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.final(self.blocks(x)).flatten()
@@ -248,21 +253,24 @@ class Generator(nn.Module):
         super().__init__()
         self.spec = spec
         self.latent = spec.latent
-        v, k, c0 = spec.variant, spec.final_map, spec.features[-1]
-        if v == "weight":
-            first: list[nn.Module] = [WNLinear(spec.latent, c0 * k * k, init_scale=0.01), Reshape(c0, k, k)]
+        rec, k, c0 = spec.record, spec.final_map, spec.features[-1]
+        net, act = rec.generator, network_activation(rec, rec.generator)
+        if net.weight is not None and net.weight.normalization.replaces_layer:
+            first: list[nn.Module] = [layer(net, LayerSpec("linear", spec.latent, c0 * k * k, init_scale=0.01)),
+                                      Reshape(c0, k, k)]
         else:
-            first = [Reshape(spec.latent, 1, 1), nn.ConvTranspose2d(spec.latent, c0, k, 1, 0, bias=v != "batch")]
-            if v == "batch":
-                first.append(nn.BatchNorm2d(c0))
-        first.append(_activation(v, c0))
+            first = [Reshape(spec.latent, 1, 1),
+                     layer(net, LayerSpec("conv_transpose", spec.latent, c0, k, 1, 0, bias=net.feature is None)),
+                     *feature_norm(net, c0)]
+        first.append(activation(act, c0))
         self.first = nn.Sequential(*first)
         plan = _level_plan(spec)[::-1]
-        self.blocks = nn.Sequential(*[ResidualBlock(b, a, s, v, transposed=True, output=(i == len(plan) - 1))
+        self.blocks = nn.Sequential(*[ResidualBlock(b, a, s, net, act, transposed=True, output=(i == len(plan) - 1))
                                       for i, (a, b, s) in enumerate(plan)])
-        self.head = OutputHead(spec.head, spec.channels, spec.mean_pm1, spec.std_pm1)
+        self.head = OutputHead(rec.head or spec.head, spec.channels, spec.mean_pm1, spec.std_pm1)
         self.output_range = self.head.output_range
         init_uniform_(self)
+        reparametrize(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.first(z)))
@@ -277,7 +285,7 @@ def num_layers(module: nn.Module) -> int:
     return 2 * sum(isinstance(m, ResidualBlock) for m in module.modules()) + 1
 
 
-def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> ResNetSpec:
+def spec_from_config(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> ResNetSpec:
     """The :class:`ResNetSpec` of a study's ``model`` section and the dataset's ``data`` dict.
 
     Reads ``model_cfg``: ``features``, ``latent``, ``head`` (missing or null: the
@@ -290,7 +298,7 @@ def spec_from_config(variant: str, model_cfg: dict[str, Any], data: dict[str, An
                       std_pm1=data.get("std_pm1"))
 
 
-def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[Generator, Discriminator]:
+def build(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[Generator, Discriminator]:
     """``(generator, discriminator)`` of ``variant`` (the models contract; see :func:`spec_from_config`).
 
     Raises:
@@ -301,6 +309,6 @@ def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tupl
     return Generator(spec), Discriminator(spec)
 
 
-def build_generator(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> Generator:
+def build_generator(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> Generator:
     """The generator alone (for rebuilding from a checkpoint); same arguments as :func:`build`."""
     return Generator(spec_from_config(variant, model_cfg, data))

@@ -29,6 +29,12 @@ class ResNetConfig(ArchitectureConfig):
     architecture: ClassVar[str] = "resnet"
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
+    @classmethod
+    def channels(cls, model_cfg, size=None):  # noqa: ANN001, ANN206
+        """G and D normalize every level's features (``model.features``)."""
+        features = tuple(int(c) for c in cls.lookup("model", model_cfg, "features"))
+        return {"generator": features, "discriminator": features}
+
     features: tuple[int, ...] = model_default((64, 128, 256, 384, 512), "Xiang & Li 2017, section 5.6")
     latent: int = model_default(128, "Xiang & Li 2017, section 5.6")
     head: str = model_default("sigmoid", "Xiang & Li 2017, section 5.6 (G's output as in their DCGAN, Table 1)")

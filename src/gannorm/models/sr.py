@@ -42,6 +42,7 @@ import torch.nn as nn
 
 from gannorm.models.heads import OutputHead
 from gannorm.models.sr_config import VARIANTS, SRConfig  # noqa: F401 (re-exported)
+from gannorm.models.variant import Variant
 
 #: Residual blocks (Johnson et al. 2016, supplementary table 2; not a config key).
 RESIDUAL_BLOCKS = 4
@@ -138,11 +139,12 @@ def scale_of(data: dict[str, Any]) -> int:
     return scale
 
 
-def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[SRGenerator, None]:
+def build(variant: Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[SRGenerator, None]:
     """Build the super-resolution generator (no discriminator: the loss is perceptual).
 
     Args:
-        variant: the output head, one of :data:`VARIANTS`.
+        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
+            its ``head`` is the output head.
         model_cfg: the study's ``model`` section; reads ``width`` (missing or null: the
             :class:`SRConfig` default 64); ``head``, if
             given, must equal ``variant``; other keys (e.g. ``vgg_weights``) belong to the loss.
@@ -152,16 +154,14 @@ def build(variant: str, model_cfg: dict[str, Any], data: dict[str, Any]) -> tupl
         ``(generator, None)``.
 
     Raises:
-        ValueError: unknown variant, a ``model.head`` that contradicts it, or sizes without a
+        ValueError: a ``model.head`` that contradicts the variant's head, or sizes without a
             power-of-two scale (see :func:`scale_of`).
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown super-resolution variant {variant!r}; known: {VARIANTS}")
     head = (model_cfg or {}).get("head")
-    if head is not None and head != variant:
-        raise ValueError(f"model.head = {head!r} contradicts variant {variant!r}: for the sr architecture "
+    if head is not None and head != variant.head:
+        raise ValueError(f"model.head = {head!r} contradicts variant {variant.name!r}: for the sr architecture "
                          f"the variant is the output head; remove model.head")
     width = int(SRConfig.from_config(model=model_cfg).width)
-    generator = SRGenerator(int(data["channels"]), scale_of(data), width, variant,
+    generator = SRGenerator(int(data["channels"]), scale_of(data), width, variant.head,
                             data.get("mean_pm1"), data.get("std_pm1"))
     return generator, None

@@ -82,6 +82,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from gannorm.models.variant import Variant as Preset
 from gannorm.models.toy2d_config import (VARIANT_SPECS, VARIANTS, Toy2DConfig, Variant,  # noqa: F401 (re-exported)
                                          variant_spec)
 
@@ -151,16 +152,17 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
-def build(variant: str, model_cfg: dict[str, Any] | None = None,
+def build(variant: str | Preset, model_cfg: dict[str, Any] | None = None,
           data: dict[str, Any] | None = None) -> tuple[Generator, Discriminator]:
-    """Build (G, D) for ``variant`` (module docstring), initialised from torch's global RNG.
+    """Build (G, D) for ``variant`` (module docstring), initialised from torch's global RNG:
+    a scheme's name, or a variant record whose ``batching`` names the scheme.
 
     ``model_cfg`` keys missing or null take the :class:`Toy2DConfig` defaults.
 
     Raises:
         ValueError: unknown variant; a moment-matching variant without ``data["mean"]``/``["std"]``.
     """
-    spec = variant_spec(variant)
+    spec = variant_spec(variant.batching if isinstance(variant, Preset) else variant)
     cfg = Toy2DConfig.from_config(model=model_cfg)
     mm = None
     if spec.moment_match:

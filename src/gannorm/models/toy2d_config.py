@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from gannorm.models.config_fields import ArchitectureConfig, model_default, train_default
+from gannorm.models.variant import Variant as Preset
+from gannorm.models.variant import register as register_presets
 
 _KERAS = "the post's Keras defaults: "
 _PROJECT = "project choice: "
@@ -75,6 +77,12 @@ _SPECS = (
 VARIANT_SPECS: dict[str, Variant] = {v.name: v for v in _SPECS}
 #: The variant names (config ``studies.<s>.variants``).
 VARIANTS: tuple[str, ...] = tuple(VARIANT_SPECS)
+#: The batching schemes a variant record's ``batching`` field names (each of the post's experiments
+#: fixes D's batch normalization together with how batches pass through D, so a scheme is both).
+BATCHING: dict[str, Variant] = VARIANT_SPECS
+
+# Each scheme is also a named variant preset (``variants: [no_bn, split, ...]``).
+register_presets(*(Preset(v.name, batching=v.name, description=v.post) for v in _SPECS))
 
 
 def variant_spec(name: str) -> Variant:

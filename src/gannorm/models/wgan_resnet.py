@@ -51,7 +51,6 @@ maps images in that range to scores ``(B,)``.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
 import torch
@@ -60,58 +59,51 @@ import torch.nn.functional as F
 
 from gannorm.models.heads import OutputHead
 from gannorm.models.iwgan import tflib_init_, upsampling_stages
+from gannorm.models.norms import NetworkNorm
+from gannorm.models.normalize import LayerSpec, feature_norm, layer
+from gannorm.models.variant import Variant
 from gannorm.models.wgan_resnet_config import GROUPS, VARIANTS, WGANResNetConfig  # noqa: F401 (re-exported)
 
 NORM_EPS = 1e-5  # tflib Layernorm / BN epsilon
 
 
-def critic_groups(variant: str) -> int | None:
-    """The number of normalization groups of a critic variant: None (no norm), 1 (layer norm), g.
+def norm_layer(net: NetworkNorm, channels: int) -> nn.Module:
+    """The network's feature normalization for ``channels`` feature maps, or ``nn.Identity()``
+    (no normalization). Input/output ``(B, channels, H, W)``.
 
     Raises:
-        ValueError: unknown variant.
+        ValueError: the normalization's groups do not divide ``channels``.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown wgan_resnet variant {variant!r}; known: {VARIANTS}")
-    if variant == "critic_none":
-        return None
-    if variant == "critic_ln":
-        return 1
-    return int(re.fullmatch(r"critic_gn(\d+)", variant).group(1))
+    norms = feature_norm(net, channels)
+    return norms[0] if norms else nn.Identity()
 
 
-def critic_norm(variant: str, channels: int) -> nn.Module:
-    """The critic normalization layer of a variant for ``channels`` feature maps.
-
-    Returns ``nn.Identity()`` (``critic_none``) or ``nn.GroupNorm(g, channels, eps=1e-5)`` (g = 1
-    for ``critic_ln``). Input/output ``(B, channels, H, W)``.
-
-    Raises:
-        ValueError: unknown variant, or g does not divide ``channels``.
-    """
-    groups = critic_groups(variant)
-    if groups is None:
-        return nn.Identity()
-    if channels % groups:
-        raise ValueError(f"wgan_resnet variant {variant!r} needs the number of groups ({groups}) to divide "
-                         f"model.width ({channels})")
-    return nn.GroupNorm(groups, channels, eps=NORM_EPS)
+def _conv(net: NetworkNorm, c_in: int, c_out: int, k: int, he: bool = True) -> nn.Module:
+    """A conv (``padding = k // 2``) under the network's weight normalization, initialised as
+    ``tflib`` (:func:`gannorm.models.iwgan.tflib_init_`) unless the weight normalization builds
+    its own layer with its own initialisation."""
+    conv = layer(net, LayerSpec("conv", c_in, c_out, k, 1, k // 2))
+    if net.weight is None or not net.weight.normalization.replaces_layer:
+        tflib_init_(conv, he=he)
+    return conv
 
 
-def _conv(c_in: int, c_out: int, k: int, he: bool = True) -> nn.Conv2d:
-    layer = nn.Conv2d(c_in, c_out, k, padding=k // 2)
-    tflib_init_(layer, he=he)
-    return layer
+def _linear(net: NetworkNorm, c_in: int, c_out: int) -> nn.Module:
+    """A linear layer under the network's weight normalization, Glorot-initialised as ``tflib``."""
+    linear = layer(net, LayerSpec("linear", c_in, c_out))
+    if net.weight is None or not net.weight.normalization.replaces_layer:
+        tflib_init_(linear)
+    return linear
 
 
 class UpBlock(nn.Module):
     """Generator residual block with 2x nearest upsampling: ``(B, c_in, h, w) -> (B, c_out, 2h, 2w)``."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, net: NetworkNorm) -> None:
         super().__init__()
-        self.bn1, self.conv1 = nn.BatchNorm2d(c_in), _conv(c_in, c_out, 3)
-        self.bn2, self.conv2 = nn.BatchNorm2d(c_out), _conv(c_out, c_out, 3)
-        self.shortcut = _conv(c_in, c_out, 1, he=False)
+        self.bn1, self.conv1 = norm_layer(net, c_in), _conv(net, c_in, c_out, 3)
+        self.bn2, self.conv2 = norm_layer(net, c_out), _conv(net, c_out, c_out, 3)
+        self.shortcut = _conv(net, c_in, c_out, 1, he=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -122,12 +114,13 @@ class UpBlock(nn.Module):
 
 
 class OptimizedBlock(nn.Module):
-    """The critic's first block (no normalization): ``(B, c_in, h, w) -> (B, c_out, h/2, w/2)``."""
+    """The critic's first block (no feature normalization; the critic's weight normalization on its
+    convs): ``(B, c_in, h, w) -> (B, c_out, h/2, w/2)``."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, net: NetworkNorm) -> None:
         super().__init__()
-        self.conv1, self.conv2 = _conv(c_in, c_out, 3), _conv(c_out, c_out, 3)
-        self.shortcut = _conv(c_in, c_out, 1, he=False)
+        self.conv1, self.conv2 = _conv(net, c_in, c_out, 3), _conv(net, c_out, c_out, 3)
+        self.shortcut = _conv(net, c_in, c_out, 1, he=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.shortcut(F.avg_pool2d(x, 2))
@@ -143,15 +136,15 @@ class CriticBlock(nn.Module):
     ``conv 1x1 + mean pool``. ``down=False``: ``c_in == c_out``, same size, identity shortcut.
     """
 
-    def __init__(self, c_in: int, c_out: int, variant: str, down: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, net: NetworkNorm, down: bool) -> None:
         super().__init__()
         if not down and c_in != c_out:
             raise ValueError("a critic block without resampling keeps the number of channels")
         self.down = down
         mid = c_in if down else c_out
-        self.norm1, self.conv1 = critic_norm(variant, c_in), _conv(c_in, mid, 3)
-        self.norm2, self.conv2 = critic_norm(variant, mid), _conv(mid, c_out, 3)
-        self.shortcut = _conv(c_in, c_out, 1, he=False) if down else nn.Identity()
+        self.norm1, self.conv1 = norm_layer(net, c_in), _conv(net, c_in, mid, 3)
+        self.norm2, self.conv2 = norm_layer(net, mid), _conv(net, mid, c_out, 3)
+        self.shortcut = _conv(net, c_in, c_out, 1, he=False) if down else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.relu(self.norm1(x)))
@@ -168,14 +161,15 @@ class Generator(nn.Module):
     Attributes: ``latent``, ``width``, ``output_range``, ``head``.
     """
 
-    def __init__(self, size: int, channels: int, width: int, latent: int, head: OutputHead) -> None:
+    def __init__(self, size: int, channels: int, width: int, latent: int, head: OutputHead,
+                 net: NetworkNorm | None = None) -> None:
         super().__init__()
+        net = NetworkNorm.parse("batch", "generator") if net is None else net
         self.latent, self.width = latent, width
-        self.input = nn.Linear(latent, width * 4 * 4)
-        tflib_init_(self.input)
-        self.blocks = nn.Sequential(*[UpBlock(width, width) for _ in range(upsampling_stages(size))])
-        self.bn = nn.BatchNorm2d(width)
-        self.output = _conv(width, channels, 3, he=False)
+        self.input = _linear(net, latent, width * 4 * 4)
+        self.blocks = nn.Sequential(*[UpBlock(width, width, net) for _ in range(upsampling_stages(size))])
+        self.bn = norm_layer(net, width)
+        self.output = _conv(net, width, channels, 3, he=False)
         self.head = head
         self.output_range = head.output_range
 
@@ -186,30 +180,32 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-    """ResNet critic: images ``(B, C, size, size)`` -> scores ``(B,)``. Attribute ``variant``."""
+    """ResNet critic: images ``(B, C, size, size)`` -> scores ``(B,)``. Attribute ``norm`` (its
+    normalization setting)."""
 
-    def __init__(self, channels: int, width: int, variant: str) -> None:
+    def __init__(self, channels: int, width: int, net: NetworkNorm) -> None:
         super().__init__()
-        self.variant = variant
+        self.norm = net
         self.blocks = nn.Sequential(
-            OptimizedBlock(channels, width),
-            CriticBlock(width, width, variant, down=True),
-            CriticBlock(width, width, variant, down=False),
-            CriticBlock(width, width, variant, down=False),
+            OptimizedBlock(channels, width, net),
+            CriticBlock(width, width, net, down=True),
+            CriticBlock(width, width, net, down=False),
+            CriticBlock(width, width, net, down=False),
         )
-        self.output = nn.Linear(width, 1)
-        tflib_init_(self.output)
+        self.output = _linear(net, width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.blocks(x)).mean(dim=(2, 3))
         return self.output(h).flatten()
 
 
-def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
-    """The WGAN-GP ResNet generator and critic of one critic-normalization variant.
+def build(variant: Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
+    """The WGAN-GP ResNet generator and critic of one variant (the critic's normalization is Wu et
+    al.'s variable; the generator's is batch normalization by Gulrajani et al.'s convention).
 
     Args:
-        variant: one of :data:`VARIANTS`.
+        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`:
+            a batch-coupling critic normalization is refused there).
         model_cfg: the study's ``model`` section (``width``, ``latent``, ``head``; missing or null:
             the :class:`WGANResNetConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}``.
@@ -218,18 +214,17 @@ def build(variant: str, model_cfg: Mapping[str, Any] | None, data: Mapping[str, 
         ``(generator, critic)``.
 
     Raises:
-        ValueError: unknown variant, the variant's groups do not divide ``model.width``, size not
+        ValueError: a normalization's groups do not divide ``model.width``, size not
             ``4 * 2**n`` (n >= 1), non-positive width/latent, or an invalid head.
     """
-    groups = critic_groups(variant)
     cfg = WGANResNetConfig.from_config(model=model_cfg)
     width, latent = int(cfg.width), int(cfg.latent)
     if width < 1 or latent < 1:
         raise ValueError(f"wgan_resnet: model.width ({width}) and model.latent ({latent}) must be positive")
-    if groups is not None and width % groups:
-        raise ValueError(f"wgan_resnet variant {variant!r}: {groups} groups do not divide model.width = {width}; "
-                         f"choose a width that is a multiple of {groups}")
+    for role, net in (("generator", variant.generator), ("critic", variant.discriminator)):
+        net.check_channels(width, f"wgan_resnet variant {variant.name!r}, the {role} (model.width = {width})")
     size, channels = int(data["size"]), int(data["channels"])
     upsampling_stages(size)
-    head = OutputHead(cfg.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
-    return Generator(size, channels, width, latent, head), Critic(channels, width, variant)
+    head = OutputHead(variant.head or cfg.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
+    return (Generator(size, channels, width, latent, head, variant.generator),
+            Critic(channels, width, variant.discriminator))

@@ -38,6 +38,12 @@ class WGANResNetConfig(ArchitectureConfig):
     architecture: ClassVar[str] = "wgan_resnet"
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
+    @classmethod
+    def channels(cls, model_cfg, size=None):  # noqa: ANN001, ANN206
+        """Every normalized layer of G and the critic has ``width`` channels."""
+        width = int(cls.lookup("model", model_cfg, "width"))
+        return {"generator": (width,), "discriminator": (width,)}
+
     width: int = model_default(128, "Gulrajani et al.'s gan_cifar_resnet.py (DIM_G = DIM_D = 128); "
                                     "Wu, Cheng & Guo, section 3 (C = 128)")
     latent: int = model_default(128, "Gulrajani et al.'s gan_cifar_resnet.py")

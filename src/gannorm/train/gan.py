@@ -63,13 +63,14 @@ class GANObjective(Objective):
 
     def __init__(self, store: Store, spec: dict[str, Any], variant: str, seed: int, device: torch.device,
                  rng: torch.Generator) -> None:
+        from gannorm.config import study_variant
         from gannorm.models import build_models
 
         super().__init__(store, spec, variant, seed, device, rng)
         t_cfg = spec["train"]
-        architecture = spec.get("architecture", "dcgan")
-        generator, discriminator, self.model_meta = build_models(architecture, variant, spec.get("model", {}),
-                                                                 store_data(store))
+        architecture = spec["architecture"]
+        generator, discriminator, self.model_meta = build_models(architecture, study_variant(spec, variant),
+                                                                 spec.get("model", {}), store_data(store))
         self.generator, self.discriminator = generator.to(device), discriminator.to(device)
         self.output_range = tuple(getattr(generator, "output_range", (0.0, 1.0)))
         self.latent = int(generator.latent)

@@ -194,20 +194,15 @@ def _utc_now() -> str:
 
 
 def objective_class(architecture: str) -> type:
-    """The :class:`~gannorm.train.objective.Objective` that trains an architecture.
+    """The :class:`~gannorm.train.objective.Objective` that trains an architecture (its record's
+    ``objective``, :mod:`gannorm.models.architectures`).
 
     Raises:
-        ValueError: an architecture without an objective (``toy2d`` has its own loop,
-            :func:`gannorm.train.toy2d.train_toy2d`).
+        ValueError: unknown architecture.
     """
-    import importlib
+    from gannorm.models.architectures import get, resolve
 
-    table = {"dcgan": "gan:GANObjective", "resnet": "gan:GANObjective", "mlp": "gan:GANObjective",
-             "iwgan": "wgan_gp:WGANGPObjective", "wgan_resnet": "wgan_gp:WGANGPObjective", "sr": "sr:SRObjective"}
-    if architecture not in table:
-        raise ValueError(f"architecture {architecture!r} has no training objective; known: {sorted(table)}")
-    module, name = table[architecture].split(":")
-    return getattr(importlib.import_module(f"gannorm.train.{module}"), name)
+    return resolve(get(architecture).objective)
 
 
 def _snapshot_iterations(t_cfg: dict[str, Any], iterations: int) -> set[int]:
@@ -248,7 +243,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     for sub in ("checkpoints", "samples", "snapshots"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     t_cfg = spec["train"]
-    architecture = spec.get("architecture", "dcgan")
+    architecture = spec["architecture"]
     resume_every = int(t_cfg.get("resume_every", RESUME_EVERY))
     precision = str(t_cfg.get("precision") or "tf32")
     set_precision(precision)
@@ -475,10 +470,11 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
 
 def train_dcgan(store: Store, spec: dict[str, Any], *, study: str, variant: str, seed: int, out_dir: str | Path,
                 device: torch.device, progress: bool = True, resume: bool = True) -> TrainResult:
-    """Train one Xiang & Li DCGAN cell (:func:`train_run` with the GAN objective and
-    ``architecture: dcgan``)."""
+    """Train one Xiang & Li DCGAN cell (:func:`train_run` with the GAN objective; a spec without
+    ``architecture`` gets :data:`gannorm.models.architectures.FIRST_FORMAT`, the DCGAN)."""
+    from gannorm.models.architectures import FIRST_FORMAT
     from gannorm.train.gan import GANObjective
 
-    spec = {**spec, "architecture": spec.get("architecture", "dcgan")}
+    spec = {"architecture": FIRST_FORMAT, **spec}
     return train_run(store, spec, study=study, variant=variant, seed=seed, out_dir=out_dir, device=device,
                      objective_cls=GANObjective, progress=progress, resume=resume)

@@ -168,16 +168,17 @@ class SRObjective(Objective):
 
     def __init__(self, store: Store, spec: dict[str, Any], variant: str, seed: int, device: torch.device,
                  rng: torch.Generator) -> None:
-        from gannorm.models.sr import build
+        from gannorm.config import study_variant
+        from gannorm.models import build_models
 
         super().__init__(store, spec, variant, seed, device, rng)
         train = dict(spec.get("train") or {})
         model_cfg = dict(spec.get("model") or {})
         cfg = SRConfig.from_config(train=train)
         data = sr_data(store)
-        self.generator = build(variant, model_cfg, data)[0].to(device)
+        generator, _, self.model_meta = build_models(spec["architecture"], study_variant(spec, variant), model_cfg, data)
+        self.generator = generator.to(device)
         self.output_range = tuple(float(v) for v in self.generator.output_range)
-        self.model_meta = {"architecture": "sr", "variant": variant, "model": model_cfg, "data": data}
         self.loss = perceptual_loss_for(spec, model_cfg).to(device)
 
         self.opt = _optimizer(self.generator.parameters(), cfg)

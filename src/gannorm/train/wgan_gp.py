@@ -56,22 +56,27 @@ from gannorm.metrics.reconstruction import reconstruct
 from gannorm.models.config_fields import ArchitectureConfig
 from gannorm.models.heads import UnitOutput, from_unit
 from gannorm.models.iwgan_config import IWGANConfig
-from gannorm.models.wgan_resnet_config import WGANResNetConfig
 from gannorm.train.objective import Objective, store_data
 from gannorm.train.sampler import BatchSampler
 
 #: The config dataclasses holding this objective's ``train`` defaults, by architecture; any other
 #: architecture (e.g. a stand-in critic in a test) takes the iWGAN's (Mullery & Whelan, appendix A).
-TRAIN_DEFAULTS: dict[str, type[ArchitectureConfig]] = {"iwgan": IWGANConfig, "wgan_resnet": WGANResNetConfig}
 #: Generated images behind each snapshot histogram (a fixed z), and how many of them are stored.
 SNAPSHOT_IMAGES = 256
 SNAPSHOT_KEEP = 16
 
 
 def train_defaults(architecture: str | None) -> type[ArchitectureConfig]:
-    """The config dataclass whose ``train`` fields are the defaults of ``architecture``'s
-    WGAN-GP training (:data:`TRAIN_DEFAULTS`; :class:`IWGANConfig` for any other name)."""
-    return TRAIN_DEFAULTS.get(architecture or "", IWGANConfig)
+    """The config dataclass whose ``train`` fields are the defaults of ``architecture``'s WGAN-GP
+    training (its registry record's config; :class:`IWGANConfig`, Mullery & Whelan's, for a custom
+    model without an architecture).
+
+    Raises:
+        ValueError: an unknown architecture name.
+    """
+    from gannorm.models.architectures import get
+
+    return get(architecture).config if architecture else IWGANConfig
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None,
@@ -219,9 +224,11 @@ class WGANGPObjective(Objective):
         self.train_cfg = train
         cfg = train_defaults(spec.get("architecture")).from_config(train=train)
         if models is None:
+            from gannorm.config import study_variant
             from gannorm.models import build_models
 
-            models = build_models(spec["architecture"], variant, dict(spec.get("model", {})), store_data(store))
+            models = build_models(spec["architecture"], study_variant(spec, variant), dict(spec.get("model", {})),
+                                  store_data(store))
         generator, critic, meta = models
         if critic is None:
             raise ValueError("WGAN-GP needs a critic; the model builder returned none")
