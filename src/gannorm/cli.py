@@ -164,7 +164,9 @@ def _check_config(args: argparse.Namespace) -> None:
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
-    runs = sum(len(s["variants"]) * len(s["seeds"]) for s in config["studies"].values())
+    from gannorm.config import study_cells
+
+    runs = sum(len(study_cells(s)) for s in config["studies"].values())
     print(f"{' + '.join(map(str, files))}: valid; {len(config['studies'])} studies, {runs} training runs, "
           f"results in results/{config['name']}/")
 

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any, Mapping
 
-from gannorm.models import architectures
+import gannorm.models.architectures as architectures
 from gannorm.models.variant import Variant, parse_variant, variant_name
 
 
@@ -76,9 +76,64 @@ def dcgan_map_sizes(size: int) -> list[int]:
     return sizes
 
 
+#: The sections a study over several architectures can set per architecture.
+ARCHITECTURE_SECTIONS = ("model", "train", "evaluate")
+
+
+def study_architectures(study: dict[str, Any]) -> list[str]:
+    """The architectures a resolved study trains, in config order."""
+    return list(study["architectures"]) if "architectures" in study else [study["architecture"]]
+
+
+def cell_study(study: dict[str, Any], architecture: str) -> dict[str, Any]:
+    """The single-architecture study one cell trains: a resolved study itself when it has one
+    architecture; for a study over several, its sections with ``architectures.<architecture>``'s
+    keys on top and ``architecture`` set (no ``architectures`` key).
+
+    Raises:
+        KeyError: ``architecture`` is not one the study trains.
+    """
+    if "architectures" not in study:
+        if architecture != study["architecture"]:
+            raise KeyError(f"the study trains {study['architecture']!r}, not {architecture!r}")
+        return study
+    overrides = study["architectures"][architecture] or {}
+    cell = {k: v for k, v in study.items() if k != "architectures"}
+    for section in ARCHITECTURE_SECTIONS:
+        if overrides.get(section):
+            cell[section] = {**(study.get(section) or {}), **overrides[section]}
+    cell["architecture"] = architecture
+    return cell
+
+
+def study_cells(study: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """``(architecture, variant, seed)`` of every run of a resolved study: architectures, then
+    variants, then seeds (one training job and one final evaluation each)."""
+    return [(a, v, int(s)) for a in study_architectures(study) for v in study["variants"] for s in study["seeds"]]
+
+
+def _resolve_architectures(name: str, study: dict[str, Any], paper: Any) -> None:
+    """Set ``architecture`` (one) or ``architectures`` (several: name -> overrides) of a study."""
+    given = study.get("architectures")
+    if len(paper.architectures) == 1:
+        if given is not None:
+            raise ConfigError(f"studies.{name}.architectures: paper {study['paper']!r} trains one architecture "
+                              f"({paper.architectures[0]}); set its keys in the study's model/train/evaluate")
+        study["architecture"] = paper.architectures[0]
+        return
+    given = {a: (s or {}) for a, s in (given or {a: {} for a in paper.architectures}).items()}
+    for arch in given:
+        if arch not in paper.architectures:
+            raise ConfigError(f"studies.{name}.architectures.{arch}: not an architecture of paper {study['paper']!r}; "
+                              f"its architectures: {list(paper.architectures)}")
+    study["architectures"] = given
+    study.pop("architecture", None)
+
+
 def resolve_studies(config: dict[str, Any]) -> None:
-    """Fill in each study's ``architecture`` (and ``variants`` when the config gives none) from the
-    :class:`gannorm.studies.Study` its ``paper`` names, and turn its ``variants`` into names:
+    """Fill in each study's ``architecture`` (``architectures`` for a paper over several: name ->
+    per-architecture keys, :func:`cell_study`) and ``variants`` (when the config gives none) from
+    the :class:`gannorm.studies.Study` its ``paper`` names, and turn its ``variants`` into names:
     an inline record moves to ``variant_records`` (name -> record), a preset stays a name.
     Modifies ``config`` in place.
 
@@ -94,7 +149,7 @@ def resolve_studies(config: dict[str, Any]) -> None:
             spec = get(study["paper"])
         except KeyError as err:
             raise ConfigError(f"studies.{name}.paper: {err.args[0]}") from None
-        study["architecture"] = spec.architecture
+        _resolve_architectures(name, study, spec)
         entries = study.setdefault("variants", list(spec.variants))
         records = dict(study.get("variant_records") or {})
         names: list[str] = []
@@ -106,7 +161,8 @@ def resolve_studies(config: dict[str, Any]) -> None:
                 raise ConfigError(str(err)) from None
             if record.name in names:
                 raise ConfigError(f"{where}: a second variant named {record.name!r}")
-            check_variant(name, study, record, where)
+            for architecture in study_architectures(study):
+                check_variant(name, cell_study(study, architecture), record, where)
             names.append(record.name)
             if not isinstance(entry, str):
                 records[record.name] = record.to_config()
@@ -126,7 +182,7 @@ def check_variant(name: str, study: dict[str, Any], record: Variant, where: str 
         architectures.get(study["architecture"]).check_variant(record, study.get("model"))
     except ValueError as err:
         where = where or f"studies.{name}.variants"
-        raise ConfigError(f"{where}: variant {record.name!r} of study {name}: {err}") from None
+        raise ConfigError(f"{where}: variant {record.name!r} of study {name} ({study['architecture']}): {err}") from None
 
 
 def study_variant(spec: dict[str, Any], variant: str) -> Variant:
@@ -177,7 +233,8 @@ def check_config(config: dict[str, Any]) -> None:
         check_dataset(name, spec)
     for name, study in config["studies"].items():
         if study["dataset"] in datasets:
-            check_study(name, study, datasets[study["dataset"]])
+            for architecture in study_architectures(study):
+                check_study(name, cell_study(study, architecture), datasets[study["dataset"]])
     for name, study in config["studies"].items():
         key = f"studies.{name}"
         dataset = study["dataset"]
@@ -194,8 +251,9 @@ def check_config(config: dict[str, Any]) -> None:
                                       f"{test_images} test images of dataset {dataset!r}")
         if "reconstructions" in evaluate and "images" in evaluate and evaluate["reconstructions"] > evaluate["images"]:
             raise ConfigError(f"{key}.evaluate.reconstructions: more than evaluate.images")
-        check_iterations(name, study)
-        check_fidelity(key, study, test_images, dataset)
+        for architecture in study_architectures(study):
+            check_iterations(name, cell_study(study, architecture))
+            check_fidelity(key, cell_study(study, architecture), test_images, dataset)
 
 
 def variant_spec(study: dict[str, Any], variant: str) -> dict[str, Any]:

@@ -212,6 +212,29 @@ def schema_error_message(error: Any) -> str:
     return message
 
 
+def validate_study(study: dict[str, Any], where: str, schema: str | os.PathLike | None = None) -> None:
+    """Validate one study (e.g. a study over several architectures merged with one architecture's
+    keys, :func:`gannorm.config.cell_study`) against the schema's study definition.
+
+    Raises:
+        ConfigError: the first error, its key path after ``where``.
+    """
+    import jsonschema
+    import yaml
+
+    with open(Path(schema) if schema is not None else SCHEMA_PATH, encoding="utf-8") as handle:
+        schema_doc = yaml.safe_load(handle)
+    study_schema = {**schema_doc["$defs"]["study"], "$defs": schema_doc["$defs"]}
+    probe = {k: v for k, v in study.items() if k not in ("architecture", "variant_records")}
+    study_schema = {**study_schema, "properties": {k: v for k, v in study_schema["properties"].items()
+                                                  if k != "architectures"}}
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(study_schema)(study_schema)
+                                             .iter_errors(probe))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path)
+        raise ConfigError(f"{where}{'.' + path if path else ''}: {error.message}")
+
+
 def validate_config(config: dict[str, Any], schema: str | os.PathLike | None = None) -> None:
     """Validate ``config`` against the JSON schema (default :data:`SCHEMA_PATH`) and fill in the
     schema's defaults in place, as ``snakemake.utils.validate`` does, but with a short error.
@@ -242,6 +265,12 @@ def validate_config(config: dict[str, Any], schema: str | os.PathLike | None = N
 
     errors = list(validators.extend(base, {"properties": set_defaults})(schema_doc).iter_errors(config))
     if not errors:
+        for name, study in (config.get("studies") or {}).items():  # each architecture's keys on top of the study's
+            for arch, keys in (study.get("architectures") or {}).items():
+                merged = {k: v for k, v in study.items() if k != "architectures"}
+                for section, values in (keys or {}).items():
+                    merged[section] = {**(study.get(section) or {}), **values}
+                validate_study(merged, f"studies.{name} (with architectures.{arch}'s keys)", schema_path)
         return
     best = jsonschema.exceptions.best_match(errors)
     message = schema_error_message(best)

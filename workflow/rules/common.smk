@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from gannorm.config import check_config, variant_spec
+from gannorm.config import cell_study, check_config, study_cells, variant_spec
 from gannorm.metrics.fidelity import enabled as fidelity_enabled, without_fidelity
 
 # Names are identifiers (gannorm.config.check_names); each study's paper (gannorm.studies) gives its
@@ -45,8 +45,7 @@ def run_dir(study, arch, variant, seed):
 
 def cells(study):
     """(architecture, variant, seed) of every run of a study."""
-    spec = STUDIES[study]
-    return [(spec["architecture"], variant, seed) for variant in spec["variants"] for seed in spec["seeds"]]
+    return study_cells(STUDIES[study])
 
 
 def study_run_dirs(study):
@@ -65,14 +64,14 @@ def study_json(wildcards):
     report setting, or another variant's iteration count, does not rerun training); the IS/FID/KID
     keys of ``evaluate`` are left out too (training does not use them:
     gannorm.metrics.fidelity.without_fidelity)."""
-    spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
+    spec = {k: v for k, v in cell_study(STUDIES[wildcards.study], wildcards.arch).items() if k not in ("report", "paper")}
     return json.dumps(with_plugins(variant_spec(without_fidelity(spec), wildcards.variant)), sort_keys=True)
 
 
 def evaluate_json(wildcards):
     """The final evaluation's study JSON: :func:`study_json`, plus the IS/FID/KID keys when
     ``evaluate.inception_weights`` is set (without it, the same text as study_json)."""
-    spec = {key: value for key, value in STUDIES[wildcards.study].items() if key not in ("report", "paper")}
+    spec = {k: v for k, v in cell_study(STUDIES[wildcards.study], wildcards.arch).items() if k not in ("report", "paper")}
     return json.dumps(with_plugins(variant_spec(without_fidelity(spec, keep_when_enabled=True), wildcards.variant)),
                       sort_keys=True)
 
@@ -86,7 +85,7 @@ def with_plugins(spec):
 def inception_weights(wildcards):
     """The final evaluation's InceptionV3 weights file as an input when the study sets
     ``evaluate.inception_weights`` (a changed file reruns the evaluation), else none."""
-    evaluate = STUDIES[wildcards.study].get("evaluate") or {}
+    evaluate = cell_study(STUDIES[wildcards.study], wildcards.arch).get("evaluate") or {}
     return [evaluate["inception_weights"]] if fidelity_enabled(evaluate) else []
 
 

@@ -195,10 +195,11 @@ class NormSpec:
         return {"norm": self.name, **changed} if changed else self.name
 
     def __str__(self) -> str:
-        changed = self.to_config()
-        if isinstance(changed, str):
-            return changed
-        return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in changed.items() if k != "norm") + ")"
+        """The name, with every parameter that differs from its default and the ``divides`` one
+        (``group(groups=32)``, ``spectral(power_iterations=2)``)."""
+        divides = self.normalization.divides
+        shown = {k: v for k, v in self.params if k == divides or self.normalization.defaults().get(k) != v}
+        return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else self.name
 
 
 def norm_spec(value: Any, where: str) -> NormSpec:

@@ -172,6 +172,14 @@ def parse_variant(value: Any, where: str) -> Variant:
     return Variant(**kwargs)
 
 
+def describe(variant: Variant) -> str:
+    """The fields a record sets, in words: ``"G: batch; D: batch"``, ``"D: spectral"``,
+    ``"head: bn_clip"``; ``"the architecture's convention"`` when it sets none."""
+    labels = {"generator": "G", "discriminator": "D"}
+    parts = [f"{labels.get(key, key)}: {getattr(variant, key)}" for key in variant.given()]
+    return "; ".join(parts) or "the architecture's convention"
+
+
 def variant_name(value: Any) -> str:
     """The name of a config entry (a preset name or a record's ``name``), without checking it."""
     return value.get("name") if isinstance(value, Mapping) else value

@@ -41,12 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _study(args: argparse.Namespace) -> None:
+    from gannorm.config import load_plugins
     from gannorm.io import read_json
     from gannorm.report.latex import write_study
     from gannorm.report.runs import learning, load_runs
     from gannorm.studies import get
 
     runs = load_runs(args.runs)
+    load_plugins(runs[0]["config"])  # a study or normalization registered by a plug-in (gannorm.plugins)
     store = read_json(args.store) if args.store else None
     results = write_study(args.study, get(args.paper), runs, args.results_dir, store, args.title, args.prose_dir)
     for run in runs:

@@ -19,7 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gannorm.config import study_variant
 from gannorm.models.configs import ARCHITECTURE_CONFIGS
+from gannorm.models.variant import describe
 from gannorm.report import claims as claims_engine
 from gannorm.report.runs import QUANTITIES, Learning, ReportOptions, learning, measure
 from gannorm.report.text import escape_latex, format_number, format_value, write_text
@@ -62,19 +64,22 @@ def methods(study: str, spec: Study, config: Mapping[str, Any], store_meta: Mapp
                      f"{format_number(skipped)} unreadable ones skipped, listed in the store's "
                      "\\texttt{store.json}")
         data += ")"
-    names = ", ".join(f"\\texttt{{{escape_latex(v)}}}" for v in variants)
-    text = (f"\\paragraph{{Methods.}} Study \\texttt{{{escape_latex(study)}}} trains architecture "
-            f"\\texttt{{{escape_latex(spec.architecture)}}} on {data} in {len(variants)} variants "
-            f"({names}) with {len(seeds)} seed"
+    names = ", ".join(f"\\texttt{{{escape_latex(v)}}} ({escape_latex(describe(study_variant(config, v)))})"
+                      for v in variants)
+    archs = list(spec.architectures)
+    arch_text = ("architecture " if len(archs) == 1 else f"{len(archs)} architectures ") + ", ".join(
+        f"\\texttt{{{escape_latex(a)}}}" for a in archs)
+    text = (f"\\paragraph{{Methods.}} Study \\texttt{{{escape_latex(study)}}} trains {arch_text} on {data} in "
+            f"{len(variants)} variants ({names}; a normalization not named is the architecture's convention) "
+            f"with {len(seeds)} seed"
             f"{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}): "
-            f"{format_number(len(variants) * len(seeds))} runs. The resolved settings (the config with every "
+            f"{format_number(len(archs) * len(variants) * len(seeds))} runs. The resolved settings (the config with every "
             "default filled in, as each run recorded it; \\texttt{model}: the keys the architecture reads, "
             "\\texttt{train}: every key, including those only other objectives read):\n\\begin{itemize}\n")
-    own = {e.key for e in ARCHITECTURE_CONFIGS[spec.architecture].entries() if e.section == "model"} \
-        if spec.architecture in ARCHITECTURE_CONFIGS else None
+    own = {e.key for a in archs for e in ARCHITECTURE_CONFIGS[a].entries() if e.section == "model"}
     for section in ("model", "train", "evaluate", "report"):
         values = {k: v for k, v in (config.get(section) or {}).items()
-                  if section != "model" or own is None or k in own}
+                  if section != "model" or k in own}
         if values:
             items = ", ".join(f"\\texttt{{{escape_latex(k)}}} {format_number(v)}" for k, v in sorted(values.items()))
             text += f"\\item \\texttt{{{section}}}: {items}\n"
@@ -132,17 +137,40 @@ _VERDICTS_HEAD = (
 
 def verdicts(spec: Study, runs: Sequence[dict[str, Any]], options: ReportOptions,
              published: Published | None) -> tuple[str, list[claims_engine.Verdict]]:
-    """The verdicts paragraph (LaTeX) and the :class:`gannorm.report.claims.Verdict` of every claim."""
-    results = [claims_engine.evaluate(c, runs, options, published) for c in spec.claims]
+    """The verdicts paragraph (LaTeX) and the :class:`gannorm.report.claims.Verdict` of every claim;
+    in a study over several architectures, every claim is evaluated in each architecture on its own
+    runs (one line per claim and architecture)."""
+    groups = architecture_groups(runs)
+    results, lines = [], []
+    for claim in spec.claims:
+        for arch, group in groups.items():
+            v = claims_engine.evaluate(claim, group, options, published)
+            results.append(v)
+            where = f"in \\texttt{{{escape_latex(arch)}}}: " if len(groups) > 1 else ""
+            rest = v.text()[len(v.claim.text) + 2 + len(v.verdict):]
+            lines.append(f"\\item {where}{escape_latex(v.claim.text)}: \\textbf{{{v.verdict}}}{escape_latex(rest)} "
+                         f"\\emph{{({escape_latex(v.claim.source)})}}\n")
     if not results:
         return "\\paragraph{Verdicts.} This study declares no claims.\n", results
-    lines = []
-    for v in results:
-        rest = v.text()[len(v.claim.text) + 2 + len(v.verdict):]
-        lines.append(f"\\item {escape_latex(v.claim.text)}: \\textbf{{{v.verdict}}}{escape_latex(rest)} "
-                     f"\\emph{{({escape_latex(v.claim.source)})}}\n")
     return (_VERDICTS_HEAD.format(min_seeds=claims_engine.MIN_SEEDS) + "\\begin{itemize}\n" + "".join(lines)
             + "\\end{itemize}\n"), results
+
+
+def architecture_groups(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The runs by architecture, in run order (one group for a study over one architecture)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(str(run.get("architecture")), []).append(run)
+    return groups
+
+
+def labelled_by_architecture(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs for tables, figures and the summary: in a study over several architectures each
+    run's ``variant`` becomes ``<architecture>/<variant>``, so the same variant in two architectures
+    forms two rows and two curves; runs of one architecture are returned as they are."""
+    if len(architecture_groups(runs)) < 2:
+        return list(runs)
+    return [{**run, "variant": f"{run['architecture']}/{run['variant']}"} for run in runs]
 
 
 def _figure(study: str, name: str, options: ReportOptions) -> str:
@@ -186,18 +214,19 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     if prose.is_file():  # the paper's question and claims in words, copied in as written
         parts.append(prose.read_text() + "\n")
     parts.append(methods(study, spec, config, store_meta))
+    shown = labelled_by_architecture(runs)
     for table in spec.tables:
         stem = table_stem(study, table.name)
-        write_study_table(table, study, runs, options, published, root / "tables" / f"{stem}.csv",
+        write_study_table(table, study, shown, options, published, root / "tables" / f"{stem}.csv",
                           root / "tables" / f"{stem}.tex", f"tab:{stem}")
         parts.append(f"\\input{{tables/{stem}}}\n")
-    parts.append(summary(spec, runs, options))
+    parts.append(summary(spec, shown, options))
     parts.append(learning_paragraph([learning(run) for run in runs]))
     parts.append(setting_paragraph(published, ours))
     text, results = verdicts(spec, runs, options, published)
     parts.append(text)
     for name in spec.figures:
-        plot_figure(name, runs, root / "figures" / f"{study}_{name}.pdf", options)
+        plot_figure(name, shown, root / "figures" / f"{study}_{name}.pdf", options)
         parts.append(_figure(study, name, options))
     write_text(root / "report" / f"study_{study}.tex", "\n".join(parts) + "\\clearpage\n")
     return results

@@ -5,8 +5,11 @@ module level (any name; every :class:`Study` instance in the module is registere
 
 * ``paper``: the key a config names (``studies.<name>.paper: xiang_li``) and the stem of its prose
   file ``paper/studies/<paper>.tex`` (the paper's question and claims in words, LaTeX);
-* ``architecture`` and ``variants``: what it trains (``gannorm.models.<architecture>``) and the
-  variants it compares (a config may run a subset);
+* ``architecture`` (or ``architectures``, several) and ``variants``: what it trains (records of
+  :mod:`gannorm.models.architectures`) and the variants it compares (presets or records of
+  :mod:`gannorm.models.variant`; a config may run others the architecture takes). A study over
+  several architectures has cells (architecture, variant, seed) and its claims are evaluated in each
+  architecture;
 * ``published``: the paper's numbers, each :class:`Published` with its source (table, figure,
   section) and :class:`Setting` (dataset, image size, iterations); the report picks the one whose
   dataset matches the study's store (else the first);
@@ -139,21 +142,40 @@ RECONSTRUCTION = Table("results", ("best_iteration", "running_recon", "final_rec
 @dataclass(frozen=True)
 class Study:
     """One paper's study (see the module docstring). ``title`` is the report section's default title
-    (a config's ``title`` wins); ``citation`` is the short reference printed with claims."""
+    (a config's ``title`` wins); ``citation`` is the short reference printed with claims. Give
+    ``architecture`` (one) or ``architectures`` (several); either way both are set after
+    construction: ``architectures`` lists them all, ``architecture`` is the single one (``""`` for a
+    study over several).
+
+    Raises:
+        ValueError: neither or both of ``architecture``/``architectures``, an unknown architecture, or a
+            claim naming a variant the study does not compare.
+    """
 
     paper: str
     title: str
     citation: str
-    architecture: str
-    variants: tuple[str, ...]
+    architecture: str = ""
+    variants: tuple[str, ...] = ()
     claims: tuple[Claim, ...] = ()
     published: tuple[Published, ...] = ()
     tables: tuple[Table, ...] = (RECONSTRUCTION,)
     figures: tuple[str, ...] = ()
     main_quantity: str = "final_recon"
     notes: tuple[str, ...] = field(default=())
+    architectures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from gannorm.models.architectures import get
+
+        if bool(self.architecture) == bool(self.architectures):
+            raise ValueError(f"study {self.paper!r}: give architecture (one) or architectures (several)")
+        if self.architecture:
+            object.__setattr__(self, "architectures", (self.architecture,))
+        elif len(self.architectures) == 1:
+            object.__setattr__(self, "architecture", self.architectures[0])
+        for name in self.architectures:
+            get(name)  # raises ValueError for an unknown one
         for claim in self.claims:
             for variant in (*claim.lower, *claim.higher):
                 if variant not in self.variants:
