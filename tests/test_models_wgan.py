@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from gannorm.models.variant import preset
 from gannorm.models import iwgan, mlp, wgan_resnet
 from gannorm.models.heads import OutputHead
 
@@ -32,7 +33,8 @@ def _one_thread():
 
 def _resnet_width(variant):
     """The smallest width (>= 16) that the variant's number of groups divides."""
-    return max(16, wgan_resnet.critic_groups(variant) or 1)
+    feature = preset(variant).discriminator.feature
+    return max(16, feature.kwargs().get("groups", 1) if feature is not None else 1)
 
 
 def _all_builds():
@@ -68,7 +70,7 @@ def test_output_shapes_and_ranges(arch, variant, cfg, data):
 
 def test_groupnorm_with_one_group_is_layer_norm_over_chw():
     c, h, w = 8, 5, 6
-    gn = wgan_resnet.critic_norm("critic_ln", c)
+    gn = wgan_resnet.norm_layer(preset("critic_ln").discriminator, c)
     assert isinstance(gn, nn.GroupNorm) and gn.num_groups == 1
     ln = nn.LayerNorm([c, h, w], eps=gn.eps)
     gamma, beta = torch.randn(c), torch.randn(c)
@@ -85,7 +87,7 @@ def test_groupnorm_with_one_group_is_layer_norm_over_chw():
     torch.testing.assert_close(gn(x), ln(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(gn(x), tflib, rtol=1e-5, atol=1e-5)
     # and eight groups is not the same thing
-    gn8 = wgan_resnet.critic_norm("critic_gn8", c)
+    gn8 = wgan_resnet.norm_layer(preset("critic_gn8").discriminator, c)
     assert not torch.allclose(gn8(x), nn.GroupNorm(1, c, eps=gn.eps)(x), atol=1e-3)
 
 
@@ -131,12 +133,12 @@ def test_resnet_critic_norms_sit_where_gulrajani_put_layer_norm(variant, groups)
 
 
 def test_group_count_must_divide_width():
-    with pytest.raises(ValueError, match=r"critic_gn32.*model\.width = 16"):
+    with pytest.raises(ValueError, match=r"the critic: group normalization with groups = 32 cannot split the 16 channels"):
         wgan_resnet.build("critic_gn32", {"width": 16, "latent": 8}, GREY16)
-    with pytest.raises(ValueError, match=r"critic_gn64.*model\.width = 96"):
+    with pytest.raises(ValueError, match=r"groups = 64 cannot split the 96 channels"):
         wgan_resnet.build("critic_gn64", {"width": 96}, COLOUR32)
     wgan_resnet.build("critic_gn16", {"width": 16, "latent": 8}, GREY16)  # divides: fine
-    with pytest.raises(ValueError, match="critic_gn12"):
+    with pytest.raises(ValueError, match="unknown variant 'critic_gn12'"):
         wgan_resnet.build("critic_gn12", {"width": 48}, COLOUR32)
 
 
@@ -237,8 +239,11 @@ def test_mlp_batch_variant_has_bn_after_every_hidden_layer_and_vanilla_none():
     gv, dv = mlp.build("vanilla", {}, GREY16)
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in list(gv.modules()) + list(dv.modules()))
     assert [m.out_features for m in dv.net if isinstance(m, nn.Linear)] == [256, 128, 1]
-    with pytest.raises(ValueError, match="weight"):
-        mlp.build("weight", {}, GREY16)
+    with pytest.raises(ValueError, match="architecture mlp takes no 'batching'"):
+        mlp.build("joint", {}, GREY16)
+    gw, _ = mlp.build("weight", {}, GREY16)  # any normalization of (B, C) features, e.g. Xiang & Li's WN
+    assert [type(m).__name__ for m in gw.net] == ["WNLinear", "ReLU", "WNLinear", "ReLU", "WNLinear"]
+    assert not gw.net[0].affine and gw.net[-1].affine  # strict WN, affine output layer (Xiang & Li, App. A)
 
 
 @pytest.mark.parametrize("kind", ["bn_tanh", "bn_clip"])

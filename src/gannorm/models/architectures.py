@@ -35,7 +35,7 @@ from gannorm.models.norms import NONE, NetworkNorm
 from gannorm.models.resnet_config import ResNetConfig
 from gannorm.models.sr_config import SRConfig
 from gannorm.models.toy2d_config import BATCHING, Toy2DConfig
-from gannorm.models.variant import HEADS, Variant, preset
+from gannorm.models.variant import HEADS, Variant, parse_variant
 from gannorm.models.wgan_resnet_config import WGANResNetConfig
 
 #: The architecture of checkpoints of the first format (DCGAN spec fields, no ``model``/``data``)
@@ -121,7 +121,7 @@ class Architecture:
         Raises:
             ValueError: unknown preset, or a record this architecture cannot take.
         """
-        record = preset(variant) if isinstance(variant, str) else variant
+        record = parse_variant(variant, "variant") if isinstance(variant, str) else variant
         model_head = (model_cfg or {}).get("head")
         if record.head is None and model_head is not None:
             record = replace(record, head=model_head)

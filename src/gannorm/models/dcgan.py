@@ -82,10 +82,7 @@ class DCGANSpec:
 
         if self.head not in HEADS:
             raise ValueError(f"unknown output head {self.head!r} (model.head); known: {HEADS}")
-        try:
-            record = get("dcgan").resolve_variant(self.variant, {"head": self.head, "width": self.width})
-        except KeyError as err:
-            raise ValueError(f"unknown DCGAN variant {self.variant!r}: {err.args[0]}") from None
+        record = get("dcgan").resolve_variant(self.variant, {"head": self.head, "width": self.width})
         object.__setattr__(self, "record", record)
         object.__setattr__(self, "mean_pm1", float_tuple(self.mean_pm1))
         object.__setattr__(self, "std_pm1", float_tuple(self.std_pm1))

@@ -60,6 +60,7 @@ import torch.nn as nn
 from gannorm.models.heads import OutputHead
 from gannorm.models.iwgan_config import VARIANTS, IWGANConfig  # noqa: F401 (re-exported)
 from gannorm.models.layers import Reshape
+from gannorm.models.architectures import get as get_architecture
 from gannorm.models.variant import Variant
 
 STYLES = ("gulrajani", "mullery")
@@ -211,11 +212,11 @@ def _mullery(n: int, channels: int, width: int, latent: int) -> tuple[nn.Sequent
     return body, features, output
 
 
-def build(variant: Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
+def build(variant: str | Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
     """The iWGAN generator and critic of one output-head variant.
 
     Args:
-        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
+        variant: a preset's name or a record, resolved here (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
             its ``head`` is the output head.
         model_cfg: the study's ``model`` section (keys ``width``, ``latent``, ``style``, ``head``;
             missing or null: the :class:`IWGANConfig` defaults; other keys are ignored).
@@ -229,6 +230,7 @@ def build(variant: Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[s
         ValueError: unknown style, ``model.head`` different from the variant's head, size not
             ``4 * 2**n``, non-positive width/latent, or ``bn_clip`` without per-channel statistics.
     """
+    variant = get_architecture("iwgan").resolve_variant(variant, model_cfg)
     head = dict(model_cfg or {}).get("head")
     if head is not None and head != variant.head:
         raise ValueError(f"iwgan: the variant is the output head; model.head {head!r} != variant {variant.name!r}")

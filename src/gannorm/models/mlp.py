@@ -41,6 +41,7 @@ from gannorm.models.heads import OutputHead
 from gannorm.models.mlp_config import VARIANTS, MLPConfig  # noqa: F401 (re-exported)
 from gannorm.models.norms import NetworkNorm
 from gannorm.models.normalize import LayerSpec, feature_norm, layer
+from gannorm.models.architectures import get as get_architecture
 from gannorm.models.variant import Variant
 
 
@@ -83,13 +84,13 @@ class Discriminator(nn.Module):
         return self.net(x.flatten(1)).flatten()
 
 
-def build(variant: Variant, model_cfg: Mapping[str, Any] | None,
+def build(variant: str | Variant, model_cfg: Mapping[str, Any] | None,
           data: Mapping[str, Any]) -> tuple[Generator, Discriminator]:
     """The tutorial's MLP generator and discriminator, without (``vanilla``) or with (``batch``) BN,
     or under any normalizations of ``(B, C)`` features a variant record gives.
 
     Args:
-        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`).
+        variant: a preset's name or a record, resolved here (:meth:`gannorm.models.architectures.Architecture.resolve_variant`).
         model_cfg: the study's ``model`` section (``latent``, ``hidden``, ``head``; missing or null:
             the :class:`MLPConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}``.
@@ -100,6 +101,7 @@ def build(variant: Variant, model_cfg: Mapping[str, Any] | None,
     Raises:
         ValueError: non-positive latent/hidden, or an invalid head.
     """
+    variant = get_architecture("mlp").resolve_variant(variant, model_cfg)
     cfg = MLPConfig.from_config(model=model_cfg)
     latent, hidden = int(cfg.latent), int(cfg.hidden)
     if latent < 1 or hidden < 1:

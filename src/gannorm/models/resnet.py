@@ -104,10 +104,7 @@ class ResNetSpec:
         if not features or min(features) < 1:
             raise ValueError(f"model.features must be a non-empty list of positive integers, got {self.features!r}")
         object.__setattr__(self, "features", features)
-        try:
-            record = get("resnet").resolve_variant(self.variant, {"head": self.head, "features": features})
-        except KeyError as err:
-            raise ValueError(f"unknown ResNet variant {self.variant!r}: {err.args[0]}") from None
+        record = get("resnet").resolve_variant(self.variant, {"head": self.head, "features": features})
         object.__setattr__(self, "record", record)
         object.__setattr__(self, "mean_pm1", float_tuple(self.mean_pm1))
         object.__setattr__(self, "std_pm1", float_tuple(self.std_pm1))

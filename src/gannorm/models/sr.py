@@ -42,6 +42,7 @@ import torch.nn as nn
 
 from gannorm.models.heads import OutputHead
 from gannorm.models.sr_config import VARIANTS, SRConfig  # noqa: F401 (re-exported)
+from gannorm.models.architectures import get as get_architecture
 from gannorm.models.variant import Variant
 
 #: Residual blocks (Johnson et al. 2016, supplementary table 2; not a config key).
@@ -139,11 +140,11 @@ def scale_of(data: dict[str, Any]) -> int:
     return scale
 
 
-def build(variant: Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[SRGenerator, None]:
+def build(variant: str | Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> tuple[SRGenerator, None]:
     """Build the super-resolution generator (no discriminator: the loss is perceptual).
 
     Args:
-        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
+        variant: a preset's name or a record, resolved here (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
             its ``head`` is the output head.
         model_cfg: the study's ``model`` section; reads ``width`` (missing or null: the
             :class:`SRConfig` default 64); ``head``, if
@@ -157,6 +158,7 @@ def build(variant: Variant, model_cfg: dict[str, Any], data: dict[str, Any]) -> 
         ValueError: a ``model.head`` that contradicts the variant's head, or sizes without a
             power-of-two scale (see :func:`scale_of`).
     """
+    variant = get_architecture("sr").resolve_variant(variant, model_cfg)
     head = (model_cfg or {}).get("head")
     if head is not None and head != variant.head:
         raise ValueError(f"model.head = {head!r} contradicts variant {variant.name!r}: for the sr architecture "

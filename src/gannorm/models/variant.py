@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 from gannorm.models.norms import NetworkNorm, NormSpec
+from gannorm.models.norms import registry as norm_registry
 
 #: Output heads of image generators (built by :class:`gannorm.models.heads.OutputHead`).
 HEADS = ("sigmoid", "tanh", "bn_tanh", "bn_clip")
@@ -147,6 +148,9 @@ def parse_variant(value: Any, where: str) -> Variant:
         try:
             return preset(value)
         except KeyError as err:
+            if value in norm_registry():
+                raise ValueError(f"{where}: {value!r} is a normalization, not a variant; write a record, e.g. "
+                                 f"{{name: my_{value}, discriminator: {value}}}") from None
             raise ValueError(f"{where}: {err.args[0]}") from None
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: {value!r} is neither a variant name nor a record "

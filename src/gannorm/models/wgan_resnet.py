@@ -61,6 +61,7 @@ from gannorm.models.heads import OutputHead
 from gannorm.models.iwgan import tflib_init_, upsampling_stages
 from gannorm.models.norms import NetworkNorm
 from gannorm.models.normalize import LayerSpec, feature_norm, layer
+from gannorm.models.architectures import get as get_architecture
 from gannorm.models.variant import Variant
 from gannorm.models.wgan_resnet_config import GROUPS, VARIANTS, WGANResNetConfig  # noqa: F401 (re-exported)
 
@@ -199,12 +200,12 @@ class Critic(nn.Module):
         return self.output(h).flatten()
 
 
-def build(variant: Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
+def build(variant: str | Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
     """The WGAN-GP ResNet generator and critic of one variant (the critic's normalization is Wu et
     al.'s variable; the generator's is batch normalization by Gulrajani et al.'s convention).
 
     Args:
-        variant: a resolved record (:meth:`gannorm.models.architectures.Architecture.resolve_variant`:
+        variant: a preset's name or a record, resolved here (:meth:`gannorm.models.architectures.Architecture.resolve_variant`:
             a batch-coupling critic normalization is refused there).
         model_cfg: the study's ``model`` section (``width``, ``latent``, ``head``; missing or null:
             the :class:`WGANResNetConfig` defaults; other keys are ignored).
@@ -217,6 +218,7 @@ def build(variant: Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[s
         ValueError: a normalization's groups do not divide ``model.width``, size not
             ``4 * 2**n`` (n >= 1), non-positive width/latent, or an invalid head.
     """
+    variant = get_architecture("wgan_resnet").resolve_variant(variant, model_cfg)
     cfg = WGANResNetConfig.from_config(model=model_cfg)
     width, latent = int(cfg.width), int(cfg.latent)
     if width < 1 or latent < 1:
