@@ -99,7 +99,8 @@ def test_variant_iterations_reaches_the_training_run(digits_store, small_study, 
 
 @pytest.mark.parametrize("edit, match", [
     (lambda s: s["train"].update(variant_iterations={"wieght": 700}),
-     r"studies\.xiang_li\.train\.variant_iterations: 'wieght' is not a variant of architecture 'dcgan'"),
+     r"studies\.xiang_li\.train\.variant_iterations: 'wieght' is neither a variant of the study nor one of "
+     r"architecture 'dcgan''s papers"),
     (lambda s: s.update(variants=["vanilla"]) or s["train"].update(variant_iterations={"weight": 700},
                                                                      evaluate_at=[700]),
      r"evaluate_at: 700 is beyond every variant's iterations \(at most 100\)"),  # weight is not run here

@@ -80,7 +80,7 @@ def test_bn_clip_head_starts_at_the_data_statistics_and_bad_configs_fail():
     assert build("tanh", {"width": 8}, DATA)[0].head.norm is None
     with pytest.raises(ValueError, match="variant is the output head"):
         build("tanh", {"head": "bn_clip"}, DATA)
-    with pytest.raises(ValueError, match="unknown super-resolution variant"):
+    with pytest.raises(ValueError, match="unknown variant 'sigmoid'"):
         build("sigmoid", {}, DATA)
     with pytest.raises(ValueError, match="paired store"):
         build("tanh", {}, {**DATA, "input_size": None})

@@ -56,7 +56,7 @@ def demo():
 
 @pytest.mark.parametrize("edit, match", [
     (lambda c: c["studies"]["xiang_li"].update(variants=["joint"]),
-     r"studies.xiang_li.variants\[0\]: variant 'joint' of study xiang_li: architecture dcgan takes no 'batching'"),
+     r"studies.xiang_li.variants\[0\]: variant 'joint' of study xiang_li \(dcgan\): architecture dcgan takes no 'batching'"),
     (lambda c: c["studies"]["xiang_li"].update(paper="xiang_lee"),
      r"studies.xiang_li.paper: unknown paper 'xiang_lee'; known: \['johannsmeier'"),
     (lambda c: c["studies"]["johannsmeier"].update(dataset="digits"),
@@ -66,7 +66,7 @@ def demo():
     (lambda c: c["studies"]["mullery_sr"].update(dataset="digits"),
      r"studies.mullery_sr.dataset: architecture sr needs low-resolution inputs"),
     (lambda c: c["studies"]["wu_critic_norm"]["model"].update(width=48),
-     r"studies.wu_critic_norm.variants\[5\]: variant 'critic_gn32' of study wu_critic_norm: the critic: group "
+     r"studies.wu_critic_norm.variants\[5\]: variant 'critic_gn32' of study wu_critic_norm \(wgan_resnet\): the critic: group "
      r"normalization with groups = 32 cannot split the 48 channels"),
     (lambda c: c["datasets"]["toy2d"].update(test_images=5000),
      r"datasets.toy2d.test_images: 5000 held-out points, must be below points"),

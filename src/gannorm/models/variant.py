@@ -49,7 +49,8 @@ class Variant:
 
     Attributes:
         name: the variant's name.
-        generator, discriminator: normalization settings, ``None`` = the architecture's convention.
+        generator, discriminator: normalization settings (a :class:`NetworkNorm`, or a name, mapping or
+            list as a config writes it), ``None`` = the architecture's convention.
         activation, head, policy, batching: ``None`` = the architecture's convention.
         description: a few words for the report (optional).
     """
@@ -62,6 +63,12 @@ class Variant:
     policy: str | None = None
     batching: str | None = None
     description: str = ""
+
+    def __post_init__(self) -> None:
+        for key in ("generator", "discriminator"):  # a name, mapping or list, as a config writes it
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, NetworkNorm):
+                object.__setattr__(self, key, NetworkNorm.parse(value, f"variant {self.name}.{key}"))
 
     def to_config(self) -> dict[str, Any]:
         """The record as a config mapping (``name`` and every field that is set)."""

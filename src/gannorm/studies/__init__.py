@@ -168,7 +168,8 @@ class Study:
     def __post_init__(self) -> None:
         from gannorm.models.architectures import get
 
-        if bool(self.architecture) == bool(self.architectures):
+        if not self.architecture and not self.architectures or (
+                self.architecture and self.architectures and self.architectures != (self.architecture,)):
             raise ValueError(f"study {self.paper!r}: give architecture (one) or architectures (several)")
         if self.architecture:
             object.__setattr__(self, "architectures", (self.architecture,))

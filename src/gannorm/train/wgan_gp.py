@@ -69,14 +69,11 @@ SNAPSHOT_KEEP = 16
 def train_defaults(architecture: str | None) -> type[ArchitectureConfig]:
     """The config dataclass whose ``train`` fields are the defaults of ``architecture``'s WGAN-GP
     training (its registry record's config; :class:`IWGANConfig`, Mullery & Whelan's, for a custom
-    model without an architecture).
+    model that is no registered architecture, e.g. the ``models`` argument of the objective)."""
+    from gannorm.models.architectures import registry
 
-    Raises:
-        ValueError: an unknown architecture name.
-    """
-    from gannorm.models.architectures import get
-
-    return get(architecture).config if architecture else IWGANConfig
+    records = registry()
+    return records[architecture].config if architecture in records else IWGANConfig
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None,
