@@ -5,7 +5,8 @@ layer, until the map is 4x4 or 5x5; then a convolution with kernel = map size to
 Generator: the mirror image with transposed convolutions; last layer to ``channels``, then the
 output head (sigmoid in the paper).
 
-Variants (the normalization setting of both networks):
+Variants are records (:mod:`gannorm.models.variant`): G's and D's normalization from the registry
+(:mod:`gannorm.models.norms`), activation, head and layer policy; the paper's are presets:
 
 * ``vanilla``: conv + PReLU.
 * ``batch``: BN after every conv except D's first and the last layers of G and D.
@@ -18,6 +19,11 @@ Variants (the normalization setting of both networks):
 * ``weight_meanbn`` (Appendix D.2, "WN + mean-only BN"): the ``weight_affine`` model plus
   :class:`~gannorm.models.layers.MeanOnlyBatchNorm2d` where the ``batch`` model has BN (after
   every layer except D's first and the last layers of G and D; after G's first layer too).
+
+Any other record follows the same conventions (policy ``xiang_li``): a feature normalization where
+``batch`` has BN, a weight normalization on every layer (the output layers in its ``output_layer``
+form; spectral normalization wraps the plain layers after the init of Appendix B), PReLU unless the
+weight normalization comes with another activation (TPReLU with strict WN) or the record names one.
 
 Output head (``model.head``, :mod:`gannorm.models.heads`): ``sigmoid`` (default, the paper),
 ``tanh``, ``bn_tanh`` or ``bn_clip`` (needs the data's ``mean_pm1``/``std_pm1``); it replaces the

@@ -18,7 +18,11 @@ plain blocks (``N, ReLU, conv 3x3, N, ReLU, conv 3x3`` plus the identity); ReLU;
 ``Normalize`` in the critic (its ``NORMALIZATION_D`` flag turns layer norm on there); in these
 pre-activation blocks every conv output that feeds another conv is normalized, except inside the
 optimized block (Wu et al.: "after each convolutional layer"; their published PyTorch ResNet is
-incomplete, so the places follow Gulrajani's code). Variants:
+incomplete, so the places follow Gulrajani's code). ``N`` is the variant's discriminator (critic)
+normalization from the registry (:mod:`gannorm.models.norms`; a batch-coupling one is refused, it
+breaks the per-sample gradient penalty), the generator's BN places take the variant's generator
+normalization (BN by convention), and a weight normalization (e.g. spectral) applies to every
+conv and linear layer of its network. The paper's presets:
 
 * ``critic_none``: no normalization (``gan_cifar_resnet.py``'s default, ``NORMALIZATION_D = False``).
 * ``critic_ln``: layer norm over ``(C, H, W)`` with a per-channel scale and offset, implemented as
