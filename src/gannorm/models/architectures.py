@@ -32,6 +32,7 @@ from gannorm.models.dcgan_config import DCGAN_POLICIES, DCGANConfig
 from gannorm.models.iwgan_config import IWGANConfig
 from gannorm.models.mlp_config import MLPConfig
 from gannorm.models.norms import NONE, NetworkNorm
+from gannorm.models.registry import Registry
 from gannorm.models.resnet_config import ResNetConfig
 from gannorm.models.sr_config import SRConfig
 from gannorm.models.toy2d_config import BATCHING, Toy2DConfig
@@ -171,7 +172,7 @@ _WGAN = dict(_GAN, objective="gannorm.train.wgan_gp:WGANGPObjective", gradient_p
 _XIANG_LI = Variant("xiang_li", generator=NONE, discriminator=NONE, policy=DCGAN_POLICIES[0])
 _NORMS = ("generator", "discriminator", "activation", "head")
 
-_REGISTRY: dict[str, Architecture] = {}
+_REGISTRY: Registry[Architecture] = Registry("architecture", error=ValueError)
 
 
 def register(*records: Architecture) -> None:
@@ -180,12 +181,7 @@ def register(*records: Architecture) -> None:
     Raises:
         ValueError: another, different record has the same name.
     """
-    for record in records:
-        old = _REGISTRY.get(record.name)
-        if old is not None and old != record:
-            raise ValueError(f"two architectures register the name {record.name!r}")
-        _REGISTRY[record.name] = record
-
+    _REGISTRY.register(*records)
 
 register(
     Architecture("dcgan", DCGANConfig, "gannorm.models.dcgan", **_GAN, convention=_XIANG_LI,
@@ -219,12 +215,9 @@ def get(name: str) -> Architecture:
     Raises:
         ValueError: unknown name (the message lists the known ones).
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; known: {list(_REGISTRY)}") from None
+    return _REGISTRY.get(name)
 
 
 def registry() -> dict[str, Architecture]:
     """Every architecture, by name, in README order."""
-    return dict(_REGISTRY)
+    return _REGISTRY.all()

@@ -35,6 +35,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from gannorm.models.registry import Registry
+
 #: The kinds of normalization (module docstring).
 KINDS = ("none", "feature", "weight")
 
@@ -134,7 +136,7 @@ class Normalization:
         return {p.name: p.default for p in self.params}
 
 
-_REGISTRY: dict[str, Normalization] = {}
+_REGISTRY: Registry[Normalization] = Registry("normalization")
 
 
 def register(*norms: Normalization) -> None:
@@ -143,11 +145,7 @@ def register(*norms: Normalization) -> None:
     Raises:
         ValueError: another, different entry already has the name.
     """
-    for norm in norms:
-        old = _REGISTRY.get(norm.name)
-        if old is not None and old != norm:
-            raise ValueError(f"two normalizations register the name {norm.name!r}")
-        _REGISTRY[norm.name] = norm
+    _REGISTRY.register(*norms)
 
 
 def get(name: str) -> Normalization:
@@ -156,15 +154,12 @@ def get(name: str) -> Normalization:
     Raises:
         KeyError: unknown name (the message lists the known ones).
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown normalization {name!r}; known: {sorted(_REGISTRY)}") from None
+    return _REGISTRY.get(name)
 
 
 def registry() -> dict[str, Normalization]:
     """Every registered normalization, by name."""
-    return dict(_REGISTRY)
+    return _REGISTRY.all()
 
 
 @dataclass(frozen=True)
@@ -349,7 +344,7 @@ register(
 def markdown_table() -> str:
     """Every registered normalization as a Markdown table (name, kind, parameters, source)."""
     lines = ["| name | kind | what it computes | parameters (default) | source |", "|---|---|---|---|---|"]
-    for n in _REGISTRY.values():
+    for n in _REGISTRY.all().values():
         params = ", ".join(f"`{p.name}` ({p.default:g})" for p in n.params) or "-"
         lines.append(f"| `{n.name}` | {n.kind} | {n.summary} | {params} | {n.source} |")
     return "\n".join(lines) + "\n"

@@ -34,6 +34,7 @@ from typing import Any, Mapping
 
 from gannorm.models.norms import NetworkNorm, NormSpec
 from gannorm.models.norms import registry as norm_registry
+from gannorm.models.registry import Registry
 
 #: Output heads of image generators (built by :class:`gannorm.models.heads.OutputHead`).
 HEADS = ("sigmoid", "tanh", "bn_tanh", "bn_clip")
@@ -105,7 +106,8 @@ def _is_name(value: object) -> bool:
     return isinstance(value, str) and re.fullmatch(NAME_PATTERN[1:-1], value) is not None
 
 
-_PRESETS: dict[str, Variant] = {}
+_PRESETS: Registry[Variant] = Registry("variant", hint=", or write a record {name: ..., generator: ..., "
+                                                      "discriminator: ...}")
 
 
 def register(*variants: Variant) -> None:
@@ -119,10 +121,7 @@ def register(*variants: Variant) -> None:
         if not _is_name(variant.name):
             raise ValueError(f"variant name {variant.name!r}: use a lower-case letter, then lower-case "
                              f"letters, digits or _ (pattern {NAME_PATTERN})")
-        old = _PRESETS.get(variant.name)
-        if old is not None and old != variant:
-            raise ValueError(f"two variant presets have the name {variant.name!r}")
-        _PRESETS[variant.name] = variant
+    _PRESETS.register(*variants)
 
 
 def preset(name: str) -> Variant:
@@ -131,16 +130,12 @@ def preset(name: str) -> Variant:
     Raises:
         KeyError: unknown name (the message lists the known ones).
     """
-    try:
-        return _PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown variant {name!r}; presets: {sorted(_PRESETS)}, or write a record "
-                       "{name: ..., generator: ..., discriminator: ...}") from None
+    return _PRESETS.get(name)
 
 
 def presets() -> dict[str, Variant]:
     """Every registered preset, by name."""
-    return dict(_PRESETS)
+    return _PRESETS.all()
 
 
 def parse_variant(value: Any, where: str) -> Variant:
