@@ -1,6 +1,6 @@
 # Store -> trained run: one job per cell and seed; one GPU per job when run on GPUs. The study's
-# architecture picks the training algorithm (gannorm.train.loop.objective_class: the GAN, WGAN-GP
-# or super-resolution objective under one harness; the 2-D toy study has its own short loop).
+# architecture picks the training algorithm (gannorm.train.loop.objective_class: the GAN, WGAN-GP,
+# super-resolution or 2-D toy objective under one harness).
 #
 # GPUs: `snakemake --resources gpu=N` bounds the jobs running at once; each job then claims a free
 # GPU itself (gannorm.gpu: a lock file per device slot, CUDA_VISIBLE_DEVICES set before torch starts

@@ -198,13 +198,13 @@ def objective_class(architecture: str) -> type:
     """The :class:`~gannorm.train.objective.Objective` that trains an architecture.
 
     Raises:
-        ValueError: an architecture without an objective (``toy2d`` has its own loop,
-            :func:`gannorm.train.toy2d.train_toy2d`).
+        ValueError: an architecture without an objective.
     """
     import importlib
 
     table = {"dcgan": "gan:GANObjective", "resnet": "gan:GANObjective", "mlp": "gan:GANObjective",
-             "iwgan": "wgan_gp:WGANGPObjective", "wgan_resnet": "wgan_gp:WGANGPObjective", "sr": "sr:SRObjective"}
+             "iwgan": "wgan_gp:WGANGPObjective", "wgan_resnet": "wgan_gp:WGANGPObjective", "sr": "sr:SRObjective",
+             "toy2d": "toy2d:Toy2DObjective"}
     if architecture not in table:
         raise ValueError(f"architecture {architecture!r} has no training objective; known: {sorted(table)}")
     module, name = table[architecture].split(":")
