@@ -193,6 +193,8 @@ def test_short_run_writes_every_file_and_evaluates(toy_store, tmp_path):
     assert all(float(r["running_energy"]) >= 0 for r in rows if r["running_energy"])
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
         "iter0000000.png", "iter0000010.png", "iter0000020.png"]
+    # no placeholder folders: no snapshot was asked for; resume/ is gone once the run finished
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "metrics.csv", "run.json", "samples"]
     for name in ("best", "last"):
         state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt")  # weights_only: plain values
         assert state["model"]["architecture"] == "toy2d" and {"generator", "discriminator", "iteration",
@@ -251,6 +253,23 @@ def test_same_seed_same_metrics(toy_store, tmp_path):
     first = run(3, "a")
     assert run(3, "b") == first
     assert run(4, "c") != first
+
+
+def test_snapshots_hold_the_generated_points_and_a_rerun_clears_an_earlier_runs(toy_store, tmp_path):
+    run_dir = tmp_path / "run"
+    stale = run_dir / "snapshots" / "iter0000007.npz"  # left by an earlier run of another config
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    spec = {**SMALL_SPEC, "train": {**SMALL_SPEC["train"], "iterations": 10, "snapshot_at": [0, 10],
+                                    "sample_every": 100}}
+    train_toy2d(toy_store, spec, study="toy", variant="split_shift", seed=0, out_dir=run_dir, progress=False)
+    assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["iter0000000.npz", "iter0000010.npz"]
+    with np.load(run_dir / "snapshots" / "iter0000010.npz") as arrays:
+        points, shift = arrays["points"], arrays["mean_shift"]
+        assert int(arrays["iteration"]) == 10
+    assert points.dtype == np.float32 and points.shape == (64, 2) and np.isfinite(points).all()
+    np.testing.assert_allclose(shift, points.astype(np.float64).mean(0) - toy_store.train.astype(np.float64).mean(0),
+                               atol=1e-6)
 
 
 def test_resolved_spec_fills_the_toy_defaults_and_eval_every():

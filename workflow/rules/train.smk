@@ -12,6 +12,9 @@
 # (Ctrl-C; the job then exits 143 or 130). It is not a declared output, so Snakemake keeps it when
 # the job fails; rerun with --rerun-incomplete and the job continues from it. It is removed when the
 # run finishes.
+#
+# <run>/snapshots/ (train.snapshot_at) is not declared either: it exists only when a snapshot was
+# saved, and the job itself clears it when it starts over (gannorm.train.loop.train_run).
 
 rule train:
     input:
@@ -22,7 +25,6 @@ rule train:
         last=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/checkpoints/last.pt",
         run=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/run.json",
         samples=directory(f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/samples"),
-        snapshots=directory(f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/snapshots"),
     params:
         study=study_json,
         store=study_store,

@@ -13,7 +13,9 @@ evaluation (the reconstruction loss of a fixed subset of test images for GANs, X
 5.1; the test perceptual loss for super-resolution; the energy distance for the 2-D toy) is
 logged; the checkpoint with the lowest value is kept as ``best.pt``. At the iterations listed in
 ``train.snapshot_at`` the objective's snapshot (pixel histograms, monitor outputs, 2-D points) is
-saved to ``snapshots/iter<i>.npz``. At the iterations listed in ``train.evaluate_at`` (a running evaluation is done there too) the checkpoint is kept as
+saved to ``snapshots/iter<i>.npz``; the folder exists only when a snapshot was saved (it is no
+declared Snakemake output, so a run clears what an earlier run left there). At the iterations
+listed in ``train.evaluate_at`` (a running evaluation is done there too) the checkpoint is kept as
 ``checkpoints/iter<i>.pt``: the "converged" models Xiang & Li evaluate beside the best one
 (section 5.1, Tables 6-7). A run whose
 losses become NaN or Inf stops with outcome ``diverged``; that is a result, not an error.
@@ -227,7 +229,8 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
             iterations between resume checkpoints; ``train.snapshot_at`` the snapshot iterations).
         out_dir: ``results/<name>/runs/<study>/<arch>-<variant>/seed<k>``; receives ``metrics.csv``,
             ``checkpoints/best.pt`` and ``last.pt``, ``samples/iter*.png``, ``snapshots/iter*.npz``
-            and ``run.json``, and while training ``resume/`` (removed when the run finishes).
+            (only at ``train.snapshot_at``) and ``run.json``, and while training ``resume/``
+            (removed when the run finishes).
         device: where to train.
         objective_cls: the training algorithm; default :func:`objective_class` of the architecture.
         resume: continue from ``out_dir/resume/`` when it holds a checkpoint of the same
@@ -246,7 +249,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     phases = Phases()
     out_dir = Path(out_dir)
     resume_dir = out_dir / "resume"
-    for sub in ("checkpoints", "samples", "snapshots"):
+    for sub in ("checkpoints", "samples"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     t_cfg = spec["train"]
     architecture = spec.get("architecture", "dcgan")
@@ -357,6 +360,10 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
         changed = [name for name in parts if old.get(name) != parts[name]] if old else ["format"]
         log(f"resume: {found[1]} was written for another {', '.join(changed)} of this run; starting over")
         found = None
+    # snapshots/ is not a declared output, so Snakemake leaves an earlier run's there: start empty
+    # (a resumed run restores its own from resume/snapshots/ below)
+    if (out_dir / "snapshots").exists():
+        shutil.rmtree(out_dir / "snapshots")
     if found is None:
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
