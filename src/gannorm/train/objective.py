@@ -82,7 +82,9 @@ class Objective:
         raise NotImplementedError
 
     def samples(self) -> torch.Tensor:
-        """Images for the sample grid ``(k, C, H, W)`` in [0, 1] (fixed z, or the SR monitor output)."""
+        """Images for the sample grid ``(k, C, H, W)`` in [0, 1] (fixed z, or the SR monitor output),
+        drawn by the default :meth:`write_samples`; an objective that overrides that need not
+        implement this."""
         raise NotImplementedError
 
     def write_samples(self, path: Path, title: str) -> None:

@@ -136,7 +136,7 @@ class Toy2DObjective(Objective):
         if t_cfg["optimizer"] != "adam":
             raise ValueError(f"train.optimizer = {t_cfg['optimizer']!r}: the toy2d study trains with Adam (post)")
         if t_cfg.get("precision") == "bf16":
-            raise ValueError("train.precision = 'bf16': the toy2d loop trains in float32 only (use fp32 or tf32)")
+            raise ValueError("train.precision = 'bf16': the toy2d objective trains in float32 only (use fp32 or tf32)")
         if t_cfg.get("evaluate_at"):
             raise ValueError("train.evaluate_at: the toy2d final evaluation reads only the best and the last "
                              "checkpoint")
