@@ -5,8 +5,8 @@
 Per study (its first variant unless ``--all-variants``), on the CPU with ``--threads`` threads:
 seconds per training iteration (the study's own objective: :class:`gannorm.train.gan.GANObjective`
 and :class:`gannorm.train.wgan_gp.WGANGPObjective` steps on noise images of the dataset's shape,
-with their optimisers; the super-resolution and 2-D toy iterations as
-:func:`gannorm.cost.sr_training_step` / :func:`gannorm.cost.toy2d_training_step` restate them,
+:class:`gannorm.train.toy2d.Toy2DObjective` steps on standard normal points, with their
+optimisers; the super-resolution iteration as :func:`gannorm.cost.sr_training_step` restates it,
 forward and backward without the optimiser), GFLOP per iteration (``FlopCounterMode``, as
 ``python -m gannorm cost`` counts them: matmuls and convolutions only), the achieved GFLOP/s, and
 its share of the peak: a square fp32 matmul (1024) timed in the same run with the same threads.
@@ -70,7 +70,7 @@ def objective_row(name: str, study: dict[str, Any], dataset: dict[str, Any], var
         generator = _seconds(objective.generator_step, steps)
         seconds = schedule.critic_iterations * critic + generator
         run = schedule.total(iterations) * critic + iterations * generator
-    elif record.data == "images":
+    elif record.data in ("images", "points"):
         objective = cost.make_objective(study, variant, data, "cpu", train_images=256, noise=True)
         counter = iter(range(1, 10 ** 9))
         seconds = _seconds(lambda: objective.step(next(counter)), steps)
@@ -78,9 +78,6 @@ def objective_row(name: str, study: dict[str, Any], dataset: dict[str, Any], var
     elif record.data == "sr_pairs":
         train, _ = cost.sr_training_step(study, variant, data, "cpu")
         seconds = _seconds(train, steps)
-        run = iterations * seconds
-    else:
-        seconds = _seconds(cost.toy2d_training_step(study, variant, data, "cpu"), steps)
         run = iterations * seconds
     return {"study": name, "architecture": architecture, "variant": variant, "s_per_iteration": seconds,
             "gflop_per_iteration": flops.iteration / 1e9, "gflops": flops.iteration / 1e9 / seconds,

@@ -131,15 +131,18 @@ OBJECTIVE_SPECS = {
     "sr": {"dataset": "photos", "architecture": "sr", "model": {"width": 8, "vgg_weights": "random"},
            "train": {"batch_size": 8, "optimizer": "adam", "lr": 1e-3, "eval_images": 8, "samples": 4,
                      "perceptual_weights": [0.1, 0.8, 0.1]}},
+    "toy2d": {"dataset": "toy", "architecture": "toy2d", "model": {"hidden": 8},
+              "train": {"eval_images": 16, "samples": 16}},
 }
 
-OBJECTIVE_VARIANTS = {"dcgan": "batch", "iwgan": "bn_clip", "sr": "tanh"}
+OBJECTIVE_VARIANTS = {"dcgan": "batch", "iwgan": "bn_clip", "sr": "tanh", "toy2d": "first_layer_mm"}
 
 
 @pytest.fixture(scope="module")
 def objective_stores(tmp_path_factory):
     from gannorm.data import prepare
     from gannorm.data.store import StoreWriter
+    from gannorm.data.toy2d import open_toy2d, prepare_toy2d
 
     root = tmp_path_factory.mktemp("objective_stores")
     writer = StoreWriter(root / "rgb", capacity=24, image_shape=(3, 32, 32))
@@ -148,7 +151,7 @@ def objective_stores(tmp_path_factory):
                                 "split_seed": 0, "photos": ["astronaut"], "photo_scale": 0.25}, root / "photos")
     digits = prepare("digits", {"source": "digits", "size": 16, "test_images": 16, "split_seed": 0}, root / "digits")
     return {"dcgan": digits, "iwgan": writer.finish(dataset="rgb", source={"name": "test"}, test_count=4),
-            "sr": photos}
+            "sr": photos, "toy2d": open_toy2d(prepare_toy2d({"points": 96, "test_images": 32}, root / "toy"))}
 
 
 @pytest.mark.parametrize("architecture", sorted(OBJECTIVE_SPECS))

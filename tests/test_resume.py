@@ -1,7 +1,7 @@
 """Resume after a crash: resume checkpoints (atomic, checksummed, previous kept), exact RNG and sampler
 restore, and the end-to-end proof that a training process killed with SIGKILL (and one stopped by
 SIGTERM, or by SIGINT as Ctrl-C sends it) continues from its last checkpoint to bit-identical results
-on a CPU."""
+on a CPU, for the GAN objective and for the 2-D toy objective."""
 
 from __future__ import annotations
 
@@ -103,9 +103,9 @@ def _spec(small_study):
     return spec
 
 
-def _command(store, spec, out):
+def _command(store, spec, out, architecture="dcgan", variant="batch"):
     return [sys.executable, "-m", "gannorm", "train", "--store", str(store.directory), "--study", "s",
-            "--spec", json.dumps(spec), "--architecture", "dcgan", "--variant", "batch", "--seed", "3",
+            "--spec", json.dumps(spec), "--architecture", architecture, "--variant", variant, "--seed", "3",
             "--device", "cpu", "--threads", "1", "--out", str(out)]
 
 
@@ -115,8 +115,9 @@ def _env():
     return env
 
 
-def _start(store, spec, out, log):
-    return subprocess.Popen(_command(store, spec, out), stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
+def _start(store, spec, out, log, **cell):
+    return subprocess.Popen(_command(store, spec, out, **cell), stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                            cwd=REPO)
 
 
 def _wait_for(predicate, proc, what, timeout=120.0):
@@ -141,6 +142,16 @@ def _weights(path):
                                 for k, v in state[net].items()}
 
 
+def _remove_declared_outputs(run):
+    """What Snakemake does to a failed training job's declared outputs."""
+    for name in ("metrics.csv", "checkpoints", "samples"):
+        target = run / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
 def test_killed_training_resumes_bit_identically(digits_store, small_study, tmp_path):
     spec = _spec(small_study)
     reference, run = tmp_path / "reference", tmp_path / "run"
@@ -158,13 +169,7 @@ def test_killed_training_resumes_bit_identically(digits_store, small_study, tmp_
         assert proc.wait() == -signal.SIGKILL
         assert not (run / "run.json").exists(), "the run was not interrupted"
         killed_at = read_resume(latest)["iteration"] if latest.exists() else None
-        # Snakemake deletes the declared outputs of a failed job: do the same
-        for name in ("metrics.csv", "checkpoints", "samples"):
-            target = run / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+        _remove_declared_outputs(run)  # as Snakemake does after a failed job
 
         # 2. rerun; stop it with SIGTERM (preemption) once it has written a newer checkpoint
         proc = _start(digits_store, spec, run, log)
@@ -198,6 +203,52 @@ def test_killed_training_resumes_bit_identically(digits_store, small_study, tmp_
     assert info["outcome"] == "completed" and info["iterations_done"] == 200
     assert len(info["resume"]["resumed_from"]) == 2 and info["resume"]["attempts"] == 3
     assert not (run / "resume").exists()
+
+
+def test_killed_toy_training_resumes_bit_identically(tmp_path):
+    """The 2-D toy study (Johannsmeier 2022) through the harness: SIGKILL at a random point, rerun,
+    and the metrics, checkpoints, scatter plots and final evaluation equal an uninterrupted run's."""
+    from gannorm.data.toy2d import open_toy2d, prepare_toy2d
+    from gannorm.evaluate.toy2d import final_toy2d_evaluation
+
+    store = open_toy2d(prepare_toy2d({"points": 768, "test_images": 256}, tmp_path / "toy"))
+    # resume_every 7 does not divide log_every 10: the loss and shift accumulators are restored too
+    spec = {"dataset": "toy", "model": {"hidden": 8}, "evaluate": {"images": 128},
+            "train": {"iterations": 400, "resume_every": 7, "log_every": 10, "eval_every": 30, "sample_every": 200,
+                      "eval_images": 64, "samples": 64}}
+    cell = {"architecture": "toy2d", "variant": "split_shift"}
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    subprocess.run(_command(store, spec, reference, **cell), check=True, capture_output=True, env=_env(), cwd=REPO)
+    assert not (reference / "resume").exists()
+
+    latest = run / "resume" / "latest.pt"
+    with open(tmp_path / "train.log", "ab") as log:
+        proc = _start(store, spec, run, log, **cell)
+        _wait_for(latest.exists, proc, "the first resume checkpoint")
+        time.sleep(random.Random().uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        assert not (run / "run.json").exists(), "the run was not interrupted"
+        _remove_declared_outputs(run)
+        assert _start(store, spec, run, log, **cell).wait(timeout=300) == 0
+    assert "resume: continuing from" in (tmp_path / "train.log").read_text()
+
+    assert _metrics_without_wall(run / "metrics.csv") == _metrics_without_wall(reference / "metrics.csv")
+    for name in ("best.pt", "last.pt"):
+        (it_a, a), (it_b, b) = _weights(reference / "checkpoints" / name), _weights(run / "checkpoints" / name)
+        assert it_a == it_b and a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    plots = sorted(p.name for p in (reference / "samples").iterdir())
+    assert plots == sorted(p.name for p in (run / "samples").iterdir()) == [
+        "iter0000000.png", "iter0000200.png", "iter0000400.png"]
+    assert all((reference / "samples" / g).read_bytes() == (run / "samples" / g).read_bytes() for g in plots)
+    info = json.loads((run / "run.json").read_text())
+    assert info["outcome"] == "completed" and info["iterations_done"] == 400
+    assert info["resume"]["every"] == 7 and info["resume"]["attempts"] == 2 and len(info["resume"]["resumed_from"]) == 1
+    assert not (run / "resume").exists() and not (run / "snapshots").exists()
+    finals = [{k: v for k, v in final_toy2d_evaluation(store, spec, folder, "cpu").items() if k != "timings"}
+              for folder in (reference, run)]
+    assert finals[0] == finals[1] and finals[0]["d_loss"] is not None
 
 
 def test_stop_signals_flag_the_first_of_sigterm_and_sigint_and_an_ignored_sigint_stays_ignored():
@@ -245,12 +296,7 @@ def test_ctrl_c_writes_the_resume_checkpoint_exits_130_and_the_rerun_continues(d
         assert proc.wait(timeout=120) == EXIT_SIGINT == 130
         stopped_at = read_resume(latest)["iteration"]
         assert stopped_at < spec["train"]["iterations"] and not (run / "run.json").exists()
-        for name in ("metrics.csv", "checkpoints", "samples"):  # as Snakemake removes a failed job's outputs
-            target = run / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+        _remove_declared_outputs(run)
         assert _start(digits_store, spec, run, log).wait(timeout=300) == 0
     text = log_path.read_text()
     assert "SIGINT received: writing a resume checkpoint after this iteration" in text

@@ -14,14 +14,14 @@ import torch
 from gannorm.data.toy2d import Toy2DError, open_toy2d, prepare_toy2d
 from gannorm.evaluate.toy2d import final_toy2d_evaluation
 from gannorm.metrics.energy import energy_distance
-from gannorm.models.checkpoint import load_checkpoint
+from gannorm.models.checkpoint import load_checkpoint, save_checkpoint
 from gannorm.models.toy2d import VARIANT_SPECS, VARIANTS, build, discriminate, generator_view, variant_spec
 from gannorm.report.claims import evaluate
 from gannorm.report.figures import plot_figure
 from gannorm.report.runs import ReportOptions, load_run, load_runs, measure
 from gannorm.report.tables import quantity_table
 from gannorm.studies.johannsmeier import JOHANNSMEIER
-from gannorm.train.toy2d import METRIC_COLUMNS, train_toy2d
+from gannorm.train.toy2d import METRIC_COLUMNS, Toy2DObjective, resolve_spec, train_toy2d
 from test_report import toy_run
 
 TOY_COLUMNS = JOHANNSMEIER.tables[0].columns  # d_loss, g_loss, d_ln2_gap, mean_shift, energy
@@ -193,13 +193,21 @@ def test_short_run_writes_every_file_and_evaluates(toy_store, tmp_path):
     assert all(float(r["running_energy"]) >= 0 for r in rows if r["running_energy"])
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
         "iter0000000.png", "iter0000010.png", "iter0000020.png"]
+    # no placeholder folders: no snapshot was asked for; resume/ is gone once the run finished
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "metrics.csv", "run.json", "samples"]
     for name in ("best", "last"):
         state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt")  # weights_only: plain values
         assert state["model"]["architecture"] == "toy2d" and {"generator", "discriminator", "iteration",
                                                               "running"} <= set(state)
+        assert state["running_column"] == "running_energy" and state["running_recon"] is None
+    assert load_checkpoint(run_dir / "checkpoints" / "best.pt")["iteration"] == result.best_iteration
     run = json.loads((run_dir / "run.json").read_text())
     assert run["outcome"] == "completed" and run["architecture"] == "toy2d" and run["variant"] == "joint_eval_g_shift"
     assert {"best_iteration", "best_running", "wall_seconds", "config", "model", "git", "versions"} <= set(run)
+    assert run["objective"] == "Toy2DObjective" and run["running_column"] == "running_energy"
+    # the config as trained: the Toy2DConfig defaults filled in (adam_eps is no study key)
+    assert run["config"]["train"]["adam_eps"] == 1e-7 and run["config"]["train"]["eval_every"] == 10
+    assert run["resume"]["every"] == 1000 and run["resume"]["attempts"] == 1
 
     final = final_toy2d_evaluation(toy_store, SMALL_SPEC, run_dir, "cpu")
     saved = json.loads((run_dir / "final_eval.json").read_text())
@@ -213,6 +221,15 @@ def test_short_run_writes_every_file_and_evaluates(toy_store, tmp_path):
         assert arrays["real"].shape == (128, 2) and arrays["fake"].shape == (128, 2)
         np.testing.assert_allclose(np.asarray(saved["mean_shift"]),
                                    arrays["fake"].astype(np.float64).mean(0) - arrays["real"].mean(0), atol=1e-4)
+
+    # a checkpoint written before the harness (no running_column / running_recon keys) is evaluated
+    # to the same numbers
+    for name in ("best", "last"):
+        state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt")
+        save_checkpoint(run_dir / "checkpoints" / f"{name}.pt",
+                        {k: v for k, v in state.items() if k not in ("running_column", "running_recon")})
+    again = final_toy2d_evaluation(toy_store, SMALL_SPEC, run_dir, "cpu")
+    assert {k: v for k, v in again.items() if k != "timings"} == {k: v for k, v in final.items() if k != "timings"}
 
     runs = load_runs([run_dir])
     table = quantity_table(runs, TOY_COLUMNS, ReportOptions())
@@ -236,6 +253,46 @@ def test_same_seed_same_metrics(toy_store, tmp_path):
     first = run(3, "a")
     assert run(3, "b") == first
     assert run(4, "c") != first
+
+
+def test_snapshots_hold_the_generated_points_and_a_rerun_clears_an_earlier_runs(toy_store, tmp_path):
+    run_dir = tmp_path / "run"
+    stale = run_dir / "snapshots" / "iter0000007.npz"  # left by an earlier run of another config
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    spec = {**SMALL_SPEC, "train": {**SMALL_SPEC["train"], "iterations": 10, "snapshot_at": [0, 10],
+                                    "sample_every": 100}}
+    train_toy2d(toy_store, spec, study="toy", variant="split_shift", seed=0, out_dir=run_dir, progress=False)
+    assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["iter0000000.npz", "iter0000010.npz"]
+    with np.load(run_dir / "snapshots" / "iter0000010.npz") as arrays:
+        points, shift = arrays["points"], arrays["mean_shift"]
+        assert int(arrays["iteration"]) == 10
+    assert points.dtype == np.float32 and points.shape == (64, 2) and np.isfinite(points).all()
+    np.testing.assert_allclose(shift, points.astype(np.float64).mean(0) - toy_store.train.astype(np.float64).mean(0),
+                               atol=1e-6)
+
+
+def test_resolved_spec_fills_the_toy_defaults_and_eval_every():
+    spec = {"train": {"log_every": 7, "lr": None}, "model": {"hidden": 8}}
+    resolved = resolve_spec(spec)
+    assert resolved["architecture"] == "toy2d" and resolved["model"] == {"hidden": 8}
+    assert resolved["train"]["eval_every"] == 7 and resolved["train"]["lr"] == 1e-3   # log_every; Toy2DConfig
+    assert resolve_spec({"train": {"log_every": 7, "eval_every": 3}})["train"]["eval_every"] == 3
+    assert spec == {"train": {"log_every": 7, "lr": None}, "model": {"hidden": 8}}  # not changed
+
+
+def test_objective_refuses_what_the_toy_cannot_do(toy_store):
+    def build(**train):
+        return Toy2DObjective(toy_store, {"train": train}, "no_bn", 0, torch.device("cpu"), torch.Generator())
+
+    with pytest.raises(ValueError, match="trains with Adam"):
+        build(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="evaluate_at"):
+        build(evaluate_at=[10])
+    with pytest.raises(ValueError, match="exceeds the 256 test points"):
+        build(eval_images=257)
+    with pytest.raises(ValueError, match="unknown variant 'nope'"):
+        Toy2DObjective(toy_store, {}, "nope", 0, torch.device("cpu"), torch.Generator())
 
 
 def test_diverged_run_is_a_result(toy_store, tmp_path):

@@ -99,21 +99,10 @@ def _train(args: argparse.Namespace) -> None:
     _load_plugins(spec)
     _gpu_settings(args)
     device = resolve_device(args.device)
-    if architecture == "toy2d":
-        from gannorm.data.toy2d import open_toy2d
-        from gannorm.train.toy2d import train_toy2d
+    from gannorm.models.architectures import get, resolve
 
-        from pathlib import Path
-
-        Path(args.out, "snapshots").mkdir(parents=True, exist_ok=True)  # a declared output; the toy saves none
-        result = train_toy2d(open_toy2d(args.store), spec, study=args.study, variant=args.variant, seed=args.seed,
-                             out_dir=args.out, device=device)
-        print(f"{args.out}: {getattr(result, 'outcome', result)}")
-        return
-    from gannorm.data.store import open_store
-
-    store = open_store(args.store)
-    store.verify()  # the arrays' checksums from prepare time, before any work (a truncated file)
+    # the store the architecture reads, its checksums from prepare time checked before any work
+    store = resolve(get(architecture).store)(args.store)
     try:
         result = train_run(store, spec, study=args.study, variant=args.variant, seed=args.seed,
                            out_dir=args.out, device=device, resume=not args.no_resume)

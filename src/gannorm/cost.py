@@ -9,9 +9,10 @@ what the dataset's config implies (:func:`data_facts`), and one step of each kin
 ``torch.utils.flop_counter.FlopCounterMode`` (:func:`count_flops`):
 
 * training: one iteration of the study's own objective at its batch size
-  (:class:`gannorm.train.gan.GANObjective` ``.step``; :class:`gannorm.train.wgan_gp.WGANGPObjective`
-  ``.critic_step`` and ``.generator_step``; the bodies of :meth:`gannorm.train.sr.SRObjective.step`
-  and of :func:`gannorm.train.toy2d.train_toy2d`'s loop, restated because those need files), times
+  (:class:`gannorm.train.gan.GANObjective` and :class:`gannorm.train.toy2d.Toy2DObjective`
+  ``.step``; :class:`gannorm.train.wgan_gp.WGANGPObjective` ``.critic_step`` and
+  ``.generator_step``; the body of :meth:`gannorm.train.sr.SRObjective.step`, restated because that
+  objective needs files), times
   ``train.iterations``, the WGAN-GP critic steps counted by the schedule
   (:meth:`gannorm.train.wgan_gp.CriticSchedule.total`; Mullery & Whelan, Appendix A: 50 in the first
   25 generator iterations and at 500);
@@ -41,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 from gannorm.models import architectures
 from gannorm.one_step import (COUNT_IMAGES, make_objective, sr_training_step,  # noqa: F401
-                              synthetic_store, toy2d_training_step)
+                              synthetic_points, synthetic_store)
 
 #: H100 SXM dense fp32 (non-tensor-core) peak, FLOP/s (NVIDIA H100 datasheet), and the share of it
 #: assumed without ``--gpu-table``: 40 %, i.e. 26.8 TFLOP/s.
@@ -207,11 +208,12 @@ def sr_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFl
 
 
 def toy2d_cell(study: dict[str, Any], variant: str, data: dict[str, Any]) -> CellFlops:
-    """The 2-D toy: :func:`toy2d_training_step` counted on meta; its evaluations (a NumPy energy
-    distance) are not counted."""
+    """The 2-D toy: :meth:`gannorm.train.toy2d.Toy2DObjective.step` on the whole population
+    counted on meta; its evaluations (a NumPy energy distance) are not counted."""
     from gannorm.train.toy2d import train_config
 
-    iteration = float(count_flops(toy2d_training_step(study, variant, data)))
+    objective = make_objective(study, variant, data, "meta")
+    iteration = float(count_flops(lambda: objective.step(1)))
     t_cfg = train_config(study)
     iterations = int(t_cfg["iterations"])
     evals = running_evaluations(iterations, t_cfg.get("eval_every") or t_cfg["log_every"])

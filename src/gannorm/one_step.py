@@ -2,7 +2,11 @@
 
 :mod:`gannorm.cost` counts the FLOPs of these steps on ``torch.device("meta")`` (shapes only);
 ``benchmarks/objectives.py`` times them on the CPU. Nothing here reads files: stores are
-synthetic (:func:`synthetic_store`), inputs zeros or noise.
+synthetic (:func:`synthetic_store`, :func:`synthetic_points`), inputs zeros or noise.
+
+The GAN, WGAN-GP and 2-D toy steps are the objectives' own (:func:`make_objective`). The
+super-resolution step is restated (:func:`sr_training_step`): :class:`gannorm.train.sr.SRObjective`
+reads its monitor image from the store's files when it is built.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-#: Architectures trained by the GAN objective and by the WGAN-GP objective.
 #: Images per evaluation forward counted (results are per image).
 COUNT_IMAGES = 2
 
@@ -33,14 +36,32 @@ def synthetic_store(data: dict[str, Any], train_images: int, test_images: int = 
     return Store(Path("<synthetic>"), meta, images, np.arange(train_images), np.arange(train_images, n))
 
 
+def synthetic_points(data: dict[str, Any], train_points: int, test_points: int = 1, seed: int | None = None) -> Any:
+    """An in-memory :class:`gannorm.data.toy2d.Toy2D` with ``data``'s ``mean``/``std`` (what a
+    moment-matching generator is built with): float32 ``(train_points, 2)`` training and
+    ``(test_points, 2)`` test points, zeros, or standard normal drawn with ``seed``."""
+    import numpy as np
+
+    from gannorm.data.toy2d import Toy2D
+
+    n = train_points + test_points
+    points = (np.zeros((n, 2), dtype=np.float32) if seed is None
+              else np.random.default_rng(seed).standard_normal((n, 2)).astype(np.float32))
+    meta = {"mean": list(data["mean"]), "std": list(data["std"]), "count": n,
+            "split": {"train_count": train_points, "test_count": test_points}}
+    return Toy2D(Path("<synthetic>"), points[:train_points], points[train_points:], meta)
+
+
 def make_objective(study: dict[str, Any], variant: str, data: dict[str, Any], device: Any,
                    train_images: int | None = None, seed: int = 0, noise: bool = False) -> Any:
-    """The study's training objective (:func:`gannorm.train.loop.objective_class`: GAN or WGAN-GP)
-    for ``variant`` on ``device``, on a :func:`synthetic_store` of ``train_images`` images (default
-    one batch; noise when ``noise``). On ``torch.device("meta")`` the networks are built there.
+    """The study's training objective (:func:`gannorm.train.loop.objective_class`: GAN, WGAN-GP or
+    the 2-D toy) for ``variant`` on ``device``, on a :func:`synthetic_store` of ``train_images``
+    images (default one batch; noise when ``noise``), for ``toy2d`` on :func:`synthetic_points`
+    with ``data["points"]`` training points (the toy's batch is its whole population;
+    ``train_images`` is ignored). On ``torch.device("meta")`` the networks are built there.
 
     Raises:
-        ValueError: an architecture without such an objective (``sr``, ``toy2d``).
+        ValueError: an architecture without such an objective (``sr``).
     """
     import torch
 
@@ -51,13 +72,16 @@ def make_objective(study: dict[str, Any], variant: str, data: dict[str, Any], de
 
     architecture = study["architecture"]
     record = get(architecture)
-    if record.data != "images":
+    if record.data == "sr_pairs":
         raise ValueError(f"architecture {architecture!r} has no store-only objective; see cell_flops")
     spec = json.loads(json.dumps(study))  # the running evaluation is counted apart: 1 image, 1 sample
     spec.setdefault("train", {}).update(eval_images=1, samples=1)
-    batch = (int(train_defaults(architecture).lookup("train", spec["train"], "batch_size"))
-             if record.gradient_penalty else int(spec["train"].get("batch_size") or 32))
-    store = synthetic_store(data, train_images or batch, seed=seed if noise else None)
+    if record.data == "points":
+        store = synthetic_points(data, int(data["points"]), seed=seed if noise else None)
+    else:
+        batch = (int(train_defaults(architecture).lookup("train", spec["train"], "batch_size"))
+                 if record.gradient_penalty else int(spec["train"].get("batch_size") or 32))
+        store = synthetic_store(data, train_images or batch, seed=seed if noise else None)
     device = torch.device(device)
     torch.manual_seed(seed)
     with device if device.type == "meta" else contextlib.nullcontext():
@@ -95,32 +119,3 @@ def sr_training_step(study: dict[str, Any], variant: str, data: dict[str, Any],
             loss.per_image(to_unit(generator.eval()(inputs[:COUNT_IMAGES]), out_range), targets[:COUNT_IMAGES])
 
     return train, evaluate
-
-
-def toy2d_training_step(study: dict[str, Any], variant: str, data: dict[str, Any],
-                        device: Any = "meta") -> Callable[[], None]:
-    """One iteration of :func:`gannorm.train.toy2d.train_toy2d`'s loop without the optimisers (the G
-    step through D as the variant's G step sees it, then the D step on split or joint batches) on
-    the full training population (``data["points"]``), on ``device`` (``meta``: shapes only; else
-    standard normal points)."""
-    import torch
-    import torch.nn.functional as F
-
-    from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
-
-    vspec = variant_spec(variant)
-    with torch.device(device):
-        generator, discriminator = build(variant, dict(study.get("model") or {}), data)
-        real, z = torch.randn(int(data["points"]), 2), torch.randn(int(data["points"]), generator.latent)
-
-    def step() -> None:
-        discriminator.requires_grad_(False)
-        fake = generator(z)
-        logits = generator_view(discriminator, fake, real, vspec)
-        (-F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))).backward()
-        discriminator.requires_grad_(True)
-        fake_logits, real_logits = discriminate(discriminator, fake.detach(), real, vspec.d_batch)
-        F.binary_cross_entropy_with_logits(torch.cat([fake_logits, real_logits]), torch.cat(
-            [torch.zeros_like(fake_logits), torch.ones_like(real_logits)])).backward()
-
-    return step

@@ -7,8 +7,9 @@
 from gannorm.studies import get as get_study
 
 REPORT_PDF = f"{RESULTS}/report.pdf"
-# Every file of a run folder that a study's report may read.
-RUN_FILES = ("run.json", "metrics.csv", "final_eval.json", "reconstructions.npz", "samples", "snapshots")
+# Every declared output of a run folder that a study's report may read (it reads snapshots/ too,
+# written by the same training job as run.json when train.snapshot_at lists iterations).
+RUN_FILES = ("run.json", "metrics.csv", "final_eval.json", "reconstructions.npz", "samples")
 
 # One rule per study (report_<study>), so each declares exactly the tables and figures it writes.
 for _study, _spec in STUDIES.items():

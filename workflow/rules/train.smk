@@ -1,6 +1,6 @@
 # Store -> trained run: one job per cell and seed; one GPU per job when run on GPUs. The study's
-# architecture picks the training algorithm (gannorm.train.loop.objective_class: the GAN, WGAN-GP
-# or super-resolution objective under one harness; the 2-D toy study has its own short loop).
+# architecture picks the training algorithm (gannorm.train.loop.objective_class: the GAN, WGAN-GP,
+# super-resolution or 2-D toy objective under one harness).
 #
 # GPUs: `snakemake --resources gpu=N` bounds the jobs running at once; each job then claims a free
 # GPU itself (gannorm.gpu: a lock file per device slot, CUDA_VISIBLE_DEVICES set before torch starts
@@ -12,6 +12,9 @@
 # (Ctrl-C; the job then exits 143 or 130). It is not a declared output, so Snakemake keeps it when
 # the job fails; rerun with --rerun-incomplete and the job continues from it. It is removed when the
 # run finishes.
+#
+# <run>/snapshots/ (train.snapshot_at) is not declared either: it exists only when a snapshot was
+# saved, and the job itself clears it when it starts over (gannorm.train.loop.train_run).
 
 rule train:
     input:
@@ -22,7 +25,6 @@ rule train:
         last=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/checkpoints/last.pt",
         run=f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/run.json",
         samples=directory(f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/samples"),
-        snapshots=directory(f"{RESULTS}/runs/{{study}}/{{arch}}-{{variant}}/seed{{seed}}/snapshots"),
     params:
         study=study_json,
         store=study_store,

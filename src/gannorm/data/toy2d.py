@@ -160,6 +160,13 @@ class Toy2D:
         """float64 ``(2,)``: biased std of the training points."""
         return np.asarray(self.meta["std"], dtype=np.float64)
 
+    @property
+    def content_checksum(self) -> str | None:
+        """SHA-256 (hex) of ``points.npy`` recorded at prepare time (``store.json``'s
+        ``points_sha256``; checked by :func:`open_toy2d`). Part of a training run's fingerprint
+        (:func:`gannorm.train.loop.fingerprint_parts`), as :attr:`gannorm.data.store.Store.content_checksum`."""
+        return self.meta.get("points_sha256")
+
     def data_info(self) -> dict[str, Any]:
         """The ``data`` dict for :func:`gannorm.models.toy2d.build`: ``{"dims": 2, "mean", "std"}``."""
         return {"dims": 2, "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}

@@ -39,6 +39,8 @@ from gannorm.data.toy2d import Toy2D, open_toy2d
 from gannorm.io import atomic_path, read_json, write_json
 from gannorm.metrics.energy import energy_distance
 from gannorm.models.checkpoint import load_checkpoint
+from gannorm.models import meta_variant
+from gannorm.models.architectures import get
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
 
 LN2 = math.log(2.0)
@@ -153,7 +155,8 @@ def final_toy2d_evaluation(store: Toy2D | str | Path, spec: dict[str, Any], run_
     for name in ("best", "last"):
         state = load_checkpoint(run_dir / "checkpoints" / f"{name}.pt", map_location=device)
         meta = state["model"]
-        generator, discriminator = build(meta["variant"], meta.get("model"), meta.get("data"))
+        scheme = get(meta["architecture"]).resolve_variant(meta_variant(meta)).batching
+        generator, discriminator = build(scheme, meta.get("model"), meta.get("data"))
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         generator, discriminator = generator.to(device).eval(), discriminator.to(device)
@@ -171,7 +174,7 @@ def final_toy2d_evaluation(store: Toy2D | str | Path, spec: dict[str, Any], run_
             with phases("evaluate"):
                 with torch.no_grad():
                     fake = generator(z.to(device)).float().cpu().numpy()
-                losses = population_losses(generator, discriminator, real_pop, z_pop.to(device), meta["variant"])
+                losses = population_losses(generator, discriminator, real_pop, z_pop.to(device), scheme)
                 gap = None if losses["d_loss"] is None else abs(losses["d_loss"] - LN2)
                 entry.update(**losses, abs_d_loss_minus_ln2=gap, **sample_metrics(fake, real_test, data_std))
         arrays["fake" if name == "last" else "fake_best"] = fake

@@ -1,20 +1,23 @@
-"""The training harness shared by every image study, with resume after a crash.
+"""The training harness shared by every study, with resume after a crash.
 
 :func:`train_run` drives an :class:`~gannorm.train.objective.Objective` (the training algorithm:
 :class:`~gannorm.train.gan.GANObjective` for Xiang & Li's DCGAN and ResNet and the MLP GAN,
 :class:`~gannorm.train.wgan_gp.WGANGPObjective` for the iWGAN and the WGAN-GP ResNet,
-:class:`~gannorm.train.sr.SRObjective` for super-resolution) one generator iteration at a time
-and does everything common: metrics, running evaluation and checkpoints, samples, snapshots,
-resume, divergence and provenance.
+:class:`~gannorm.train.sr.SRObjective` for super-resolution,
+:class:`~gannorm.train.toy2d.Toy2DObjective` for Johannsmeier's 2-D toy GAN) one generator
+iteration at a time and does everything common: metrics, running evaluation and checkpoints,
+samples, snapshots, resume, divergence and provenance.
 
 Every ``eval_every`` iterations (and at iteration 0 and at the end) the objective's running
 evaluation (the reconstruction loss of a fixed subset of test images for GANs, Xiang & Li section
-5.1; the test perceptual loss for super-resolution) is logged; the checkpoint with the lowest
-value is kept as ``best.pt``. At the iterations listed in ``train.snapshot_at`` the objective's
-snapshot (pixel histograms, monitor outputs) is saved to ``snapshots/iter<i>.npz``. At the
-iterations listed in ``train.evaluate_at`` (a running evaluation is done there too) the checkpoint
-is kept as ``checkpoints/iter<i>.pt``: the "converged" models Xiang & Li evaluate beside the best
-one (section 5.1, Tables 6-7). A run whose
+5.1; the test perceptual loss for super-resolution; the energy distance for the 2-D toy) is
+logged; the checkpoint with the lowest value is kept as ``best.pt``. At the iterations listed in
+``train.snapshot_at`` the objective's snapshot (pixel histograms, monitor outputs, 2-D points) is
+saved to ``snapshots/iter<i>.npz``; the folder exists only when a snapshot was saved (it is no
+declared Snakemake output, so a run clears what an earlier run left there). At the iterations
+listed in ``train.evaluate_at`` (a running evaluation is done there too) the checkpoint is kept as
+``checkpoints/iter<i>.pt``: the "converged" models Xiang & Li evaluate beside the best one
+(section 5.1, Tables 6-7). A run whose
 losses become NaN or Inf stops with outcome ``diverged``; that is a result, not an error.
 
 One seed drives every random choice (initialisation, data order, z), so on a CPU the same seed
@@ -63,7 +66,7 @@ import numpy as np
 import torch
 
 from gannorm.data.store import Store
-from gannorm.io import atomic_path, save_image_grid, write_json
+from gannorm.io import atomic_path, write_json
 from gannorm.provenance import autocast_for, provenance, set_precision
 from gannorm.timing import Phases
 from gannorm.models.checkpoint import evaluate_at_iterations, evaluate_at_name, save_checkpoint
@@ -221,7 +224,8 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
             iterations between resume checkpoints; ``train.snapshot_at`` the snapshot iterations).
         out_dir: ``results/<name>/runs/<study>/<arch>-<variant>/seed<k>``; receives ``metrics.csv``,
             ``checkpoints/best.pt`` and ``last.pt``, ``samples/iter*.png``, ``snapshots/iter*.npz``
-            and ``run.json``, and while training ``resume/`` (removed when the run finishes).
+            (only at ``train.snapshot_at``) and ``run.json``, and while training ``resume/``
+            (removed when the run finishes).
         device: where to train.
         objective_cls: the training algorithm; default :func:`objective_class` of the architecture.
         resume: continue from ``out_dir/resume/`` when it holds a checkpoint of the same
@@ -240,10 +244,12 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     phases = Phases()
     out_dir = Path(out_dir)
     resume_dir = out_dir / "resume"
-    for sub in ("checkpoints", "samples", "snapshots"):
+    for sub in ("checkpoints", "samples"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    t_cfg = spec["train"]
-    architecture = spec["architecture"]
+    if objective_cls is None:
+        objective_cls = objective_class(spec["architecture"])
+    spec = objective_cls.resolve_spec(spec)
+    t_cfg, architecture = spec["train"], spec.get("architecture")
     resume_every = int(t_cfg.get("resume_every", RESUME_EVERY))
     precision = str(t_cfg.get("precision") or "tf32")
     set_precision(precision)
@@ -259,8 +265,6 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
 
     seed_everything(seed)
     rng = torch.Generator().manual_seed(seed)
-    if objective_cls is None:
-        objective_cls = objective_class(architecture)
     with phases("setup"):
         objective = objective_cls(store, spec, variant, seed, device, rng)
     modules, optimizers = objective.modules(), objective.optimizers()
@@ -284,11 +288,13 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
 
     @phases.timed("samples")
     def save_samples(iteration: int) -> None:
-        with torch.no_grad():
-            images = objective.samples().float().cpu()
-        save_artifact("samples", f"iter{iteration:07d}.png",
-                      lambda tmp: save_image_grid(images.numpy(), tmp, nrow=int(math.ceil(math.sqrt(len(images)))),
-                                                  padding=1))
+        title = f"{study} {architecture}-{variant} seed{seed} iteration {iteration}"
+
+        def write(tmp: Path) -> None:
+            with torch.no_grad():
+                objective.write_samples(tmp, title)
+
+        save_artifact("samples", f"iter{iteration:07d}.png", write)
 
     @phases.timed("samples")
     def save_snapshot(iteration: int) -> None:
@@ -349,6 +355,10 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
         changed = [name for name in parts if old.get(name) != parts[name]] if old else ["format"]
         log(f"resume: {found[1]} was written for another {', '.join(changed)} of this run; starting over")
         found = None
+    # snapshots/ is not a declared output, so Snakemake leaves an earlier run's there: start empty
+    # (a resumed run restores its own from resume/snapshots/ below)
+    if (out_dir / "snapshots").exists():
+        shutil.rmtree(out_dir / "snapshots")
     if found is None:
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
@@ -418,8 +428,9 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                 log_row(iteration, means, evaluate)
                 accum.update({"n": 0, **{c: 0.0 for c in objective.columns}})
                 if evaluate:
+                    running = rows[-1][objective.running_column]
                     bar.set_postfix({**{k: f"{v:.3g}" for k, v in means.items()},
-                                     objective.running_column: f"{rows[-1][objective.running_column]:.5g}"})
+                                     objective.running_column: "-" if running is None else f"{running:.5g}"})
             if iteration % t_cfg["sample_every"] == 0 or iteration == iterations or iteration in sample_at:
                 save_samples(iteration)
             if iteration in snapshots:
@@ -447,7 +458,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     result = TrainResult(outcome=outcome, iterations_done=done, best_iteration=best["iteration"],
                          best_running_recon=None if best["iteration"] is None else best["loss"], rows=rows,
                          resumed_from=resumed_from)
-    run = {"study": study, "dataset": spec["dataset"], "architecture": architecture, "variant": variant,
+    run = {"study": study, "dataset": spec.get("dataset"), "architecture": architecture, "variant": variant,
            "seed": seed, "objective": type(objective).__name__, "running_column": objective.running_column,
            "precision": precision,
            "outcome": outcome, "iterations_done": done, "best_iteration": result.best_iteration,
@@ -460,7 +471,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                       "checkpoints_written_last_attempt": checkpoints_written,
                       "attempts": len(resumed_from) + 1},
            "model": model_meta, "config": spec,
-           "store": {"directory": str(store.directory), "shape": store.meta["shape"]},
+           "store": {"directory": str(store.directory), "shape": store.meta.get("shape")},
            **provenance(device), "timings": phases.as_dict()}
     write_json(out_dir / "run.json", run)
     if resume_dir.exists():

@@ -10,15 +10,21 @@ evaluation. Implementations:
 * :class:`gannorm.train.wgan_gp.WGANGPObjective`: WGAN-GP with a critic schedule (iWGAN, the
   WGAN-GP ResNet).
 * :class:`gannorm.train.sr.SRObjective`: 4x super-resolution with a perceptual loss.
+* :class:`gannorm.train.toy2d.Toy2DObjective`: the 2-D toy GAN of Johannsmeier (2022), trained on
+  its whole point population every iteration.
 
 Contract: the harness calls ``step(i)`` for ``i = start+1 .. iterations`` (one *generator*
 iteration each) and expects every value in ``columns`` back as a Python float; a non-finite value
-stops the run with outcome ``diverged``. All randomness goes through ``rng`` (data order, z) or
-torch's global generator (seeded by the harness), so a seed gives the same bits on a CPU.
+stops the run with outcome ``diverged``. :meth:`Objective.running_eval` may return ``None`` (not
+measurable, e.g. not finite: an empty cell in ``metrics.csv``, never the best). All randomness goes
+through ``rng`` (data order, z) or torch's global generator (seeded by the harness), so a seed
+gives the same bits on a CPU.
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,13 +32,14 @@ import torch
 import torch.nn as nn
 
 from gannorm.data.store import Store
+from gannorm.io import save_image_grid
 
 
 class Objective:
     """Base class; see the module docstring for the contract.
 
     Args:
-        store: the opened dataset store.
+        store: the opened dataset store (a :class:`~gannorm.data.toy2d.Toy2D` for the 2-D toy).
         spec: the study's resolved config (schema defaults filled in).
         variant: the cell's variant.
         seed: the cell's seed.
@@ -57,6 +64,12 @@ class Objective:
                  rng: torch.Generator) -> None:
         self.store, self.spec, self.variant, self.seed, self.device, self.rng = store, spec, variant, seed, device, rng
 
+    @classmethod
+    def resolve_spec(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        """The study config as this objective and the harness read it (defaults an objective fills
+        in itself, e.g. the toy study's ``train`` keys); the base class returns ``spec`` as it is."""
+        return spec
+
     def modules(self) -> dict[str, nn.Module]:
         """The trained networks by checkpoint key (``generator``, and ``discriminator`` for GANs)."""
         raise NotImplementedError
@@ -69,13 +82,24 @@ class Objective:
         """One generator iteration (for WGAN-GP including its critic iterations); returns ``columns``."""
         raise NotImplementedError
 
-    def running_eval(self) -> float:
-        """The running evaluation (e.g. reconstruction loss of the fixed test subset); lower is better."""
+    def running_eval(self) -> float | None:
+        """The running evaluation (e.g. reconstruction loss of the fixed test subset); lower is
+        better; ``None`` when it cannot be measured (an empty ``metrics.csv`` cell)."""
         raise NotImplementedError
 
     def samples(self) -> torch.Tensor:
-        """Images for the sample grid ``(k, C, H, W)`` in [0, 1] (fixed z, or the SR monitor output)."""
+        """Images for the sample grid ``(k, C, H, W)`` in [0, 1] (fixed z, or the SR monitor output),
+        drawn by the default :meth:`write_samples`; an objective that overrides that need not
+        implement this."""
         raise NotImplementedError
+
+    def write_samples(self, path: Path, title: str) -> None:
+        """Write the sample figure of the current generator to ``path`` (PNG; the harness makes the
+        write atomic and calls this under ``torch.no_grad()``). Default: :meth:`samples` as a square
+        grid (:func:`gannorm.io.save_image_grid`, 1 px padding); ``title`` (``"<study>
+        <architecture>-<variant> seed<k> iteration <i>"``) is for figures that show one."""
+        images = self.samples().float().cpu()
+        save_image_grid(images.numpy(), path, nrow=int(math.ceil(math.sqrt(len(images)))), padding=1)
 
     def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
         """Arrays saved as ``snapshots/iter<iteration>.npz`` at ``train.snapshot_at`` iterations

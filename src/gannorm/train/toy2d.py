@@ -1,6 +1,10 @@
-"""Training loop of the 2-D toy GAN (Johannsmeier 2022, "Setting The Stage" and the sections after).
+"""The 2-D toy GAN of Johannsmeier (2022), "Batch Normalization in GANs: Blind Spots and
+Unintuitive Behavior" ("Setting The Stage" and the sections after), as an
+:class:`~gannorm.train.objective.Objective` of the common harness :func:`gannorm.train.loop.train_run`
+(metrics, running evaluation, best/last checkpoints, samples, snapshots, resume, divergence,
+``run.json``).
 
-Per iteration, as the post's ``train_step``:
+Per iteration (:meth:`Toy2DObjective.step`), as the post's ``train_step``:
 
 1. z ~ N(0, I2), one noise vector per training point; ``fake = G(z)`` (moment-matched for the
    ``*_mm`` variants).
@@ -14,14 +18,15 @@ Per iteration, as the post's ``train_step``:
    D in train mode, loss ``BCE`` with real = 1, fake = 0 averaged over both halves; one Adam step.
 
 The batch is always the full training population (2,048 points in the post: the dataset's
-``points - test_images``); ``train.batch_size`` is ignored. Losses logged: ``d_loss`` (the D
-step's loss), ``g_loss = BCE(fake labels, D(fake))`` (the post's reported G loss,
-``-deception_loss`` without the shift term); both are ln 2 ~ 0.693 at the equilibrium.
-``mean_shift_x/y``: mean of the G-step fake batch minus the training mean. ``running_energy``:
-energy distance (:func:`gannorm.metrics.energy.energy_distance`) between ``train.eval_images``
-generated points (fixed z, seed + 1) and as many test points, every ``train.eval_every``
-iterations (and at 0 and at the end; on logged rows only, empty elsewhere); ``best.pt`` keeps
-the lowest.
+``points - test_images``); ``train.batch_size`` is ignored. ``metrics.csv`` columns
+(:data:`METRIC_COLUMNS`): ``d_loss`` (the D step's loss), ``g_loss = BCE(fake labels, D(fake))``
+(the post's reported G loss, ``-deception_loss`` without the shift term; both are ln 2 ~ 0.693 at
+the equilibrium), ``mean_shift_x/y`` (mean of the G-step fake batch minus the training mean, data
+units), each the mean over a ``train.log_every`` window; ``running_energy``: the energy distance
+(:func:`gannorm.metrics.energy.energy_distance`) between ``train.eval_images`` generated points
+(fixed z, seed + 1) and as many test points, every ``train.eval_every`` iterations (and at 0 and at
+the end; empty elsewhere and when not finite); ``best.pt`` keeps the lowest. Samples are scatter
+plots of ``train.samples`` generated points (the same fixed z) over as many training points.
 
 ``train`` config keys (defaults when missing or null, the ``train`` fields of
 :class:`~gannorm.models.toy2d_config.Toy2DConfig`): ``iterations`` 2000 (post), ``lr`` 1e-3,
@@ -30,22 +35,19 @@ the lowest.
 ``log_every`` 10, ``eval_every`` (= ``log_every``), ``eval_images`` 1024, ``sample_every`` 500,
 ``samples`` 1024 (generated points in a scatter plot). A Snakemake study gets the schema's
 shared defaults for ``iterations``, ``lr``, ``log_every``, ``eval_every``, ``eval_images``,
-``sample_every`` and ``samples`` instead (README, "Defaults per architecture"). Ignored:
-``batch_size``, ``resume_every``, ``snapshot_at`` and the keys of the other objectives.
+``sample_every`` and ``samples`` instead (README, "Defaults per architecture"). The harness's keys
+apply as to every study: ``resume_every`` (resume checkpoints), ``snapshot_at`` (generated points,
+:meth:`Toy2DObjective.snapshot`), ``sample_at``, ``precision`` (``fp32`` or ``tf32``; ``bf16`` is
+refused). Ignored: ``batch_size`` and the keys of the other objectives.
 
 Deterministic: one seed seeds torch/NumPy/Python (initialisation) and the z generator; on a CPU
-the same seed and thread count give the same bits. A run whose losses become NaN/Inf stops with
-outcome ``diverged`` (a result, not an error). Runs take seconds, so there are no resume
-checkpoints. Every file is written atomically.
+the same seed and thread count give the same bits, also across a resume after a crash. A run
+whose losses become NaN/Inf stops with outcome ``diverged`` (a result, not an error).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,28 +56,11 @@ import torch
 import torch.nn.functional as F
 
 from gannorm.data.toy2d import Toy2D, open_toy2d
-from gannorm.io import atomic_path, write_json
 from gannorm.metrics.energy import energy_distance
-from gannorm.models.checkpoint import save_checkpoint
 from gannorm.models.toy2d import build, discriminate, generator_view, variant_spec
 from gannorm.models.toy2d_config import Toy2DConfig
-from gannorm.provenance import provenance, set_precision
-from gannorm.timing import Phases
-from gannorm.train.loop import seed_everything, write_metrics
-
-METRIC_COLUMNS = ("iteration", "wall_seconds", "d_loss", "g_loss", "mean_shift_x", "mean_shift_y", "running_energy")
-
-
-
-@dataclass
-class Toy2DResult:
-    """What :func:`train_toy2d` returns (the same facts are in ``run.json``)."""
-
-    outcome: str
-    iterations_done: int
-    best_iteration: int | None
-    best_running: float | None
-    rows: list[dict[str, Any]] = field(default_factory=list)
+from gannorm.train.loop import TrainResult, train_run
+from gannorm.train.objective import Objective
 
 
 def train_config(spec: dict[str, Any]) -> dict[str, Any]:
@@ -87,16 +72,23 @@ def train_config(spec: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **given}
 
 
+def resolve_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The study config as :func:`gannorm.train.loop.train_run` reads it: ``architecture`` toy2d and
+    ``train`` = :func:`train_config` with ``eval_every`` defaulting to ``log_every``. ``spec`` is
+    not changed."""
+    t_cfg = train_config(spec)
+    t_cfg.setdefault("eval_every", t_cfg["log_every"])
+    return {**spec, "architecture": "toy2d", "train": t_cfg}
+
+
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
 
 
-def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
 def scatter_png(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> None:
-    """Write a scatter plot of real (blue) vs generated (orange) points to ``path`` (PNG, atomic)."""
+    """Write a scatter plot of real (blue) vs generated (orange) points ``(n, 2)`` each to ``path``
+    (PNG, 400 x 400 px; non-finite generated points are left out). Not atomic by itself: the
+    harness passes a temporary path."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4, 4), dpi=100)
@@ -112,197 +104,167 @@ def scatter_png(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> N
     ax.set_title(title, fontsize=8)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    fig.savefig(path, format="png")
 
 
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, variant: str, seed: int,
-                out_dir: str | Path, device: torch.device | str = "cpu", progress: bool = True) -> Toy2DResult:
-    """Train one toy cell (study, variant, seed) and write its run folder.
+class Toy2DObjective(Objective):
+    """One toy cell's training (module docstring: the step, the columns, the config keys).
 
     Args:
-        store: an opened :class:`~gannorm.data.toy2d.Toy2D` or its folder.
-        spec: the study's config (``dataset``, ``model``, ``train``; missing keys take the
-            defaults of :class:`~gannorm.models.toy2d_config.Toy2DConfig`).
-        variant: one of :data:`gannorm.models.toy2d.VARIANTS`.
-        out_dir: ``results/<name>/runs/<study>/toy2d-<variant>/seed<k>``; receives ``metrics.csv``
-            (:data:`METRIC_COLUMNS`, a row every ``train.log_every`` and every ``train.eval_every``
-            iterations with the window's mean losses and shifts, plus iteration 0), ``checkpoints/best.pt`` and ``last.pt``
-            (``{"model": meta, "generator", "discriminator", "iteration", "running", "study",
-            "seed"}``), ``samples/iter%07d.png`` and ``run.json``.
-
-    Returns:
-        :class:`Toy2DResult`.
+        store: an opened :class:`~gannorm.data.toy2d.Toy2D`; its ``train`` points ``(N, 2)`` are
+            the batch of every iteration, its first ``train.eval_images`` ``test`` points the
+            running evaluation's reference.
+        spec: the study config (``model``, ``train``; missing keys take the :class:`Toy2DConfig`
+            defaults, :func:`train_config`).
+        variant: the name of a batching-scheme preset or of a record in the study's ``variant_records``.
+        seed, device, rng: as :class:`gannorm.train.objective.Objective` (``rng`` draws z).
 
     Raises:
-        ValueError: unknown variant, ``train.optimizer`` other than ``adam``, ``train.eval_images``
-            larger than the test points.
+        ValueError: unknown variant, ``train.optimizer`` other than ``adam``, ``train.precision``
+            ``bf16``, a ``train.evaluate_at`` (the final evaluation reads only ``best.pt`` and
+            ``last.pt``), ``train.eval_images`` larger than the test points.
     """
-    from tqdm import tqdm
 
-    phases = Phases()
-    device = torch.device(device)
-    store = open_toy2d(store)
-    vspec = variant_spec(variant)
-    t_cfg = train_config(spec)
-    out_dir = Path(out_dir)
-    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
-    started, started_at = time.perf_counter(), _utc_now()
+    columns = ("d_loss", "g_loss", "mean_shift_x", "mean_shift_y")
+    running_column = "running_energy"
 
-    def clock() -> float:
-        return round(time.perf_counter() - started, 3)
+    @classmethod
+    def resolve_spec(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        """:func:`resolve_spec` (the toy's ``train`` defaults, ``eval_every`` = ``log_every``)."""
+        return resolve_spec(spec)
 
-    if t_cfg["optimizer"] != "adam":
-        raise ValueError(f"train.optimizer = {t_cfg['optimizer']!r}: the toy2d study trains with Adam (post)")
-    if t_cfg.get("precision") == "bf16":
-        raise ValueError("train.precision = 'bf16': the toy2d loop trains in float32 only (use fp32 or tf32)")
-    set_precision(str(t_cfg.get("precision") or "tf32"))
-    population = len(store.train)
-    eval_count = int(t_cfg["eval_images"])
-    if eval_count > len(store.test):
-        raise ValueError(f"train.eval_images = {eval_count} exceeds the {len(store.test)} test points of "
-                         f"{store.directory}")
+    def __init__(self, store: Toy2D, spec: dict[str, Any], variant: str, seed: int, device: torch.device,
+                 rng: torch.Generator) -> None:
+        from gannorm.config import study_variant
+        from gannorm.models import variant_meta
+        from gannorm.models.architectures import get
 
-    seed_everything(seed)
-    data_info = store.data_info()
-    model_cfg = dict(spec.get("model") or {})
-    generator, discriminator = build(variant, model_cfg, data_info)
-    generator, discriminator = generator.to(device), discriminator.to(device)
-    adam = dict(lr=float(t_cfg["lr"]), betas=tuple(float(b) for b in t_cfg["adam_betas"]), eps=float(t_cfg["adam_eps"]), foreach=True)
-    opt_g = torch.optim.Adam(generator.parameters(), **adam)
-    opt_d = torch.optim.Adam(discriminator.parameters(), **adam)
-    meta = {"architecture": "toy2d", "variant": variant, "model": model_cfg, "data": data_info}
+        spec = self.resolve_spec(spec)  # idempotent: the harness passes a resolved spec already
+        super().__init__(store, spec, variant, seed, device, rng)
+        record = study_variant(spec, variant)  # a batching scheme's preset, or a record naming one
+        resolved = get(spec["architecture"]).resolve_variant(record)
+        self.vspec = variant_spec(resolved.batching)
+        t_cfg = train_config(spec)
+        if t_cfg["optimizer"] != "adam":
+            raise ValueError(f"train.optimizer = {t_cfg['optimizer']!r}: the toy2d study trains with Adam (post)")
+        if t_cfg.get("precision") == "bf16":
+            raise ValueError("train.precision = 'bf16': the toy2d objective trains in float32 only (use fp32 or tf32)")
+        if t_cfg.get("evaluate_at"):
+            raise ValueError("train.evaluate_at: the toy2d final evaluation reads only the best and the last "
+                             "checkpoint")
+        self.eval_count = int(t_cfg["eval_images"])
+        if self.eval_count > len(store.test):
+            raise ValueError(f"train.eval_images = {self.eval_count} exceeds the {len(store.test)} test points of "
+                             f"{store.directory}")
+        data_info = store.data_info()
+        model_cfg = dict(spec.get("model") or {})
+        generator, discriminator = build(resolved, model_cfg, data_info)  # initialised from the seeded global RNG
+        self.generator, self.discriminator = generator.to(device), discriminator.to(device)
+        adam = dict(lr=float(t_cfg["lr"]), betas=tuple(float(b) for b in t_cfg["adam_betas"]),
+                    eps=float(t_cfg["adam_eps"]), foreach=True)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self.model_meta = {"architecture": spec["architecture"], **variant_meta(record), "model": model_cfg,
+                           "data": data_info}
+        self.real = torch.from_numpy(store.train).to(device)
+        self.real_mean = self.real.double().mean(dim=0)
+        self.eval_real = store.test[:self.eval_count]
+        self.n_samples = int(t_cfg["samples"])
+        # one fixed z for the running evaluation and the plots: a moment-matching G normalises the batch
+        self.fixed_z = torch.randn(max(self.eval_count, self.n_samples), self.generator.latent,
+                                   generator=torch.Generator().manual_seed(seed + 1)).to(device)
+        self.shift_weight = float(t_cfg["shift_incentive"]) if self.vspec.shift_incentive else 0.0
 
-    rng = torch.Generator().manual_seed(seed)
-    real_all = torch.from_numpy(store.train).to(device)
-    real_mean = real_all.double().mean(dim=0)
-    eval_real = store.test[:eval_count]
-    n_samples = int(t_cfg["samples"])
-    fixed_z = torch.randn(max(eval_count, n_samples), generator.latent,
-                          generator=torch.Generator().manual_seed(seed + 1)).to(device)
-    shift_weight = float(t_cfg["shift_incentive"]) if vspec.shift_incentive else 0.0
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """``generator`` and ``discriminator``."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def generate_fixed() -> np.ndarray:
-        generator.eval()
-        with torch.no_grad():
-            points = generator(fixed_z).float().cpu().numpy()
-        generator.train()
-        return points
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """``opt_g`` and ``opt_d``: Adam each."""
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
-    def checkpoint_state(iteration: int, running: float | None) -> dict[str, Any]:
-        return {"model": meta, "generator": _cpu_state(generator), "discriminator": _cpu_state(discriminator),
-                "iteration": iteration, "running": running, "study": study, "seed": seed}
-
-    rows: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"iteration": None, "running": math.inf, "state": None}
-    accum = {"d": 0.0, "g": 0.0, "sx": 0.0, "sy": 0.0, "n": 0}
-
-    def log_row(iteration: int, values: dict[str, float | None], evaluate: bool) -> None:
-        running = None
-        if evaluate:
-            with phases("running_eval"):
-                fake = generate_fixed()[:eval_count]
-                value = energy_distance(fake, eval_real)
-                running = value if math.isfinite(value) else None
-        rows.append({"iteration": iteration, "wall_seconds": clock(), **values, "running_energy": running})
-        if running is not None and running < best["running"]:
-            best.update(iteration=iteration, running=running, state=checkpoint_state(iteration, running))
-        with phases("writes"):
-            write_metrics(out_dir / "metrics.csv", rows, METRIC_COLUMNS)
-
-    @phases.timed("samples")
-    def save_samples(iteration: int) -> None:
-        fake = generate_fixed()[:n_samples]
-        scatter_png(out_dir / "samples" / f"iter{iteration:07d}.png", store.train[:n_samples], fake,
-                    f"{study} toy2d-{variant} seed{seed} iteration {iteration}")
-
-    iterations = int(t_cfg["iterations"])
-    log_every, sample_every = int(t_cfg["log_every"]), int(t_cfg["sample_every"])
-    eval_every = int(t_cfg.get("eval_every") or log_every)
-    log_row(0, {"d_loss": None, "g_loss": None, "mean_shift_x": None, "mean_shift_y": None}, evaluate=True)
-    save_samples(0)
-    outcome, done = "completed", 0
-    generator.train()
-    discriminator.train()
-    bar = tqdm(range(1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
-               file=sys.stderr, disable=not progress)
-    step_started = time.perf_counter()
-    for iteration in bar:
-        real = real_all  # the full population, every iteration
-        z = torch.randn(population, generator.latent, generator=rng).to(device)
+    def step(self, iteration: int) -> dict[str, float]:
+        """The G step, then the D step on the same fake batch (module docstring); returns the
+        :attr:`columns` as Python floats (one host sync; NaN/Inf pass through for the harness)."""
+        generator, discriminator, real = self.generator, self.discriminator, self.real
+        z = torch.randn(len(real), generator.latent, generator=self.rng).to(self.device)
         # G step: D's parameters are not trained here (but BN running statistics update in train mode).
         discriminator.requires_grad_(False)
         fake = generator(z)
-        g_loss = _bce(generator_view(discriminator, fake, real, vspec), 0.0)
+        g_loss = _bce(generator_view(discriminator, fake, real, self.vspec), 0.0)
         objective = -g_loss
-        if shift_weight:
-            objective = objective - shift_weight * fake[:, 0].mean()
-        opt_g.zero_grad(set_to_none=True)
+        if self.shift_weight:
+            objective = objective - self.shift_weight * fake[:, 0].mean()
+        self.opt_g.zero_grad(set_to_none=True)
         objective.backward()
-        opt_g.step()
+        self.opt_g.step()
         discriminator.requires_grad_(True)
         # D step on the same fake batch, D in train mode, split or joint batches.
         fake = fake.detach()
-        logit_fake, logit_real = discriminate(discriminator, fake, real, vspec.d_batch)
+        logit_fake, logit_real = discriminate(discriminator, fake, real, self.vspec.d_batch)
         d_loss = F.binary_cross_entropy_with_logits(
             torch.cat([logit_fake, logit_real]),
             torch.cat([torch.zeros_like(logit_fake), torch.ones_like(logit_real)]))
-        opt_d.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        opt_d.step()
+        self.opt_d.step()
+        # One host sync: both losses (float32, exact in float64) and the mean shift.
+        d_value, g_value, shift_x, shift_y = torch.cat([torch.stack([d_loss.detach(), g_loss.detach()]).double(),
+                                                        fake.double().mean(dim=0) - self.real_mean]).tolist()
+        return {"d_loss": d_value, "g_loss": g_value, "mean_shift_x": shift_x, "mean_shift_y": shift_y}
 
-        # One host sync per iteration: both losses (float32, exact in float64) and the mean shift.
-        d_value, g_value, *shift = torch.cat([torch.stack([d_loss.detach(), g_loss.detach()]).double(),
-                                              fake.double().mean(dim=0) - real_mean]).tolist()
-        done = iteration
-        phases.seconds["steps"] = phases.seconds.get("steps", 0.0) + time.perf_counter() - step_started
-        if not (math.isfinite(d_value) and math.isfinite(g_value) and all(math.isfinite(s) for s in shift)):
-            outcome = "diverged"
-            log_row(iteration, {"d_loss": d_value, "g_loss": g_value, "mean_shift_x": shift[0],
-                                "mean_shift_y": shift[1]}, evaluate=False)
-            print(f"run diverged at iteration {iteration}: d_loss={d_value} g_loss={g_value}", file=sys.stderr)
-            break
-        accum["d"] += d_value
-        accum["g"] += g_value
-        accum["sx"] += shift[0]
-        accum["sy"] += shift[1]
-        accum["n"] += 1
-        evaluate = iteration % eval_every == 0 or iteration == iterations
-        if iteration % log_every == 0 or evaluate:
-            n = accum["n"]
-            log_row(iteration, {"d_loss": accum["d"] / n, "g_loss": accum["g"] / n, "mean_shift_x": accum["sx"] / n,
-                                "mean_shift_y": accum["sy"] / n}, evaluate=evaluate)
-            accum.update(d=0.0, g=0.0, sx=0.0, sy=0.0, n=0)
-            bar.set_postfix(d=f"{rows[-1]['d_loss']:.3f}", g=f"{rows[-1]['g_loss']:.3f}")
-        if iteration % sample_every == 0 or iteration == iterations:
-            save_samples(iteration)
-        step_started = time.perf_counter()
-    bar.close()
+    def _generate_fixed(self) -> np.ndarray:
+        """G's points for the whole fixed z, float32 ``(max(eval_images, samples), 2)``, G in eval mode."""
+        self.generator.eval()
+        try:
+            with torch.no_grad():
+                return self.generator(self.fixed_z).float().cpu().numpy()
+        finally:
+            self.generator.train()
 
-    last_running = next((r["running_energy"] for r in reversed(rows) if r["running_energy"] is not None), None)
-    save_checkpoint(out_dir / "checkpoints" / "last.pt", checkpoint_state(done, last_running))
-    if outcome == "diverged":
-        save_samples(done)
-    if best["state"] is None:  # no finite running energy at all: best is the last state
-        best["state"] = checkpoint_state(done, None)
-    save_checkpoint(out_dir / "checkpoints" / "best.pt", best["state"])
-    result = Toy2DResult(outcome=outcome, iterations_done=done, best_iteration=best["iteration"],
-                         best_running=None if best["iteration"] is None else best["running"], rows=rows)
-    run = {"study": study, "dataset": spec.get("dataset"), "architecture": "toy2d", "objective": "toy2d",
-           "variant": variant, "variant_spec": vspec.to_dict(), "seed": seed, "outcome": outcome,
-           "iterations_done": done, "best_iteration": result.best_iteration, "best_running": result.best_running,
-           "running_column": "running_energy", "wall_seconds": clock(), "started_at": started_at,
-           "finished_at": _utc_now(),
-           "seeds": {"seed": seed, "python_numpy_torch": seed, "model_init": seed, "z": seed,
-                     "fixed_sample_z": seed + 1},
-           "train": t_cfg, "config": spec, "model": meta,
-           "store": {"directory": str(store.directory), "count": store.meta.get("count"),
-                     "train_count": population, "test_count": len(store.test)},
-           **provenance(device), "timings": phases.as_dict()}
-    write_json(out_dir / "run.json", run)
-    return result
+    def running_eval(self) -> float | None:
+        """Energy distance between the first ``train.eval_images`` fixed-z points and as many test
+        points (data units; lower is better); ``None`` when not finite."""
+        value = energy_distance(self._generate_fixed()[:self.eval_count], self.eval_real)
+        return value if math.isfinite(value) else None
+
+    def write_samples(self, path: Path, title: str) -> None:
+        """A scatter plot (:func:`scatter_png`) of the first ``train.samples`` fixed-z points over
+        as many training points."""
+        scatter_png(path, self.store.train[:self.n_samples], self._generate_fixed()[:self.n_samples], title)
+
+    def snapshot(self, iteration: int) -> dict[str, np.ndarray]:
+        """The generated points at a ``train.snapshot_at`` iteration (``snapshots/iter%07d.npz``):
+        ``points`` float32 ``(samples, 2)`` (the scatter plot's, fixed z), ``mean_shift`` float64
+        ``(2,)`` (their mean minus the training mean, data units) and ``iteration``."""
+        points = self._generate_fixed()[:self.n_samples]
+        return {"points": points, "mean_shift": points.astype(np.float64).mean(axis=0) - self.real_mean.cpu().numpy(),
+                "iteration": np.asarray(iteration)}
+
+
+#: ``metrics.csv`` columns of a toy run.
+METRIC_COLUMNS = ("iteration", "wall_seconds", *Toy2DObjective.columns, Toy2DObjective.running_column)
+
+
+def train_toy2d(store: Toy2D | str | Path, spec: dict[str, Any], *, study: str, variant: str, seed: int,
+                out_dir: str | Path, device: torch.device | str = "cpu", progress: bool = True,
+                resume: bool = True) -> TrainResult:
+    """Train one toy cell (study, variant, seed): :func:`gannorm.train.loop.train_run` with
+    :class:`Toy2DObjective` on :func:`resolve_spec` of ``spec``.
+
+    Args:
+        store: an opened :class:`~gannorm.data.toy2d.Toy2D` or its folder.
+        out_dir: ``results/<name>/runs/<study>/toy2d-<variant>/seed<k>``; receives ``metrics.csv``
+            (:data:`METRIC_COLUMNS`), ``checkpoints/best.pt`` and ``last.pt`` (``{"model": meta,
+            "generator", "discriminator", "iteration", "running", "running_column",
+            "running_recon": None, "study", "seed"}``), ``samples/iter%07d.png``, ``run.json``, and
+            ``snapshots/iter%07d.npz`` at ``train.snapshot_at``.
+        resume: continue from ``out_dir/resume/`` (see :func:`gannorm.train.loop.train_run`).
+
+    Raises:
+        Toy2DError: the store folder is missing or corrupt.
+        ValueError: see :class:`Toy2DObjective`.
+        TrainingInterrupted: SIGTERM or SIGINT; the resume checkpoint was written first.
+    """
+    return train_run(open_toy2d(store), resolve_spec(spec), study=study, variant=variant, seed=seed, out_dir=out_dir,
+                     device=torch.device(device), objective_cls=Toy2DObjective, progress=progress, resume=resume)
