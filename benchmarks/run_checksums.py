@@ -10,6 +10,9 @@ Per run folder (``runs/<study>/<arch>-<variant>/seed<k>``) it hashes (SHA-256):
   zip archive (name without the archive's top folder, and bytes), because torch names that folder
   after the file it writes to, which is a random temporary name (atomic writes), so the raw bytes
   of two identical checkpoints differ,
+* every checkpoint's tensors alone (``<file>:tensors``: each tensor's key path, dtype, shape and
+  bytes, loaded with ``weights_only=True``), so a change of a checkpoint's plain metadata (a key
+  added) shows as a difference of the file but not of its tensors,
 * ``final_eval.json`` without timing keys (``wall_seconds``, ``seconds``, ``timings``).
 
 Runs are keyed by study, variant and seed (not by the architecture in the folder name), so a
@@ -60,6 +63,27 @@ def checkpoint_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def tensor_digest(path: Path) -> str:
+    """SHA-256 over every tensor of a ``torch.save`` file (key path, dtype, shape, bytes), in key order."""
+    import torch
+
+    digest = hashlib.sha256()
+
+    def walk(prefix: str, value) -> None:  # noqa: ANN001
+        if torch.is_tensor(value):
+            t = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{prefix}|{t.dtype}|{tuple(value.shape)}".encode() + t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(f"{prefix}/{key}", value[key])
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(f"{prefix}/{i}", item)
+
+    walk("", torch.load(path, map_location="cpu", weights_only=True))
+    return digest.hexdigest()
+
+
 def _strip_timing(value):
     if isinstance(value, dict):
         return {k: _strip_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
@@ -85,6 +109,7 @@ def run_checksums(results: Path) -> dict[str, str]:
             out[f"{key}/metrics.csv"] = metrics_digest(seed_dir / "metrics.csv")
         for ckpt in sorted((seed_dir / "checkpoints").glob("*")):
             out[f"{key}/checkpoints/{ckpt.name}"] = checkpoint_digest(ckpt)
+            out[f"{key}/checkpoints/{ckpt.name}:tensors"] = tensor_digest(ckpt)
         if (seed_dir / "final_eval.json").is_file():
             out[f"{key}/final_eval.json"] = final_eval_digest(seed_dir / "final_eval.json")
     return out
@@ -97,7 +122,8 @@ def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
         if key not in after:
             lines.append(f"missing after: {key}")
         elif key not in before:
-            lines.append(f"new after: {key}")
+            if not key.endswith(":tensors"):  # a checksums file written before the tensor digests existed
+                lines.append(f"new after: {key}")
         elif before[key] != after[key]:
             lines.append(f"differs: {key}")
     return lines
