@@ -68,10 +68,11 @@ def test_a_normalization_defined_outside_the_package_runs_over_two_architectures
             for seed in (0, 1, 2):
                 assert (results / "runs" / "rms" / f"{arch}-{variant}" / f"seed{seed}" / "final_eval.json").is_file()
     section = (results / "report" / "study_rms.tex").read_text()
-    for arch in ("dcgan", "wgan_resnet"):  # the claim, evaluated in each architecture on its own runs
+    for arch in ("dcgan", "wgan\\\\_resnet"):  # the claim, evaluated in each architecture on its own runs
         assert re.search(rf"in \\texttt{{{arch}}}: RMS normalization in D lowers the final reconstruction loss: "
                          r"\\textbf\{(supported|contradicted|inconclusive|not measured)\}", section), arch
     assert "3 seeds" in section
+    assert "\\texttt{train} in \\texttt{wgan\\_resnet} instead: \\texttt{batch\\_size} 8" in section
     table = (results / "tables" / "rms.csv").read_text()
     assert "dcgan/rms_d" in table and "wgan_resnet/sn_d" in table
     assert "rms_d (D: rms)" in section.replace("\\texttt{", "").replace("}", "").replace("\\_", "_")

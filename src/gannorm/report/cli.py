@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 def _study(args: argparse.Namespace) -> None:
     from gannorm.config import load_plugins
     from gannorm.io import read_json
-    from gannorm.report.latex import write_study
+    from gannorm.report.latex import architecture_groups, write_study
     from gannorm.report.runs import learning, load_runs
     from gannorm.studies import get
 
@@ -54,12 +54,15 @@ def _study(args: argparse.Namespace) -> None:
     for run in runs:
         if run["outcome"] != "completed":
             print(f"note: {run['run_dir']}: outcome {run['outcome']}")
-    checks = [learning(run) for run in runs]
-    failed = [c.text() for c in checks if not c.learned]
+    groups = architecture_groups(runs)
+    several = len(groups) > 1
+    checks = [(run["architecture"], learning(run)) for run in runs]
+    failed = [f"{arch}/" * several + c.text() for arch, c in checks if not c.learned]
     print(f"{args.study}: {len(checks) - len(failed)} of {len(checks)} runs learned (best running evaluation below "
           f"iteration 0's)" + ("; did not: " + "; ".join(failed) if failed else ""))
-    for verdict in results:
-        print(f"{args.study}: {verdict.text()}")
+    where = [f" ({arch})" * several for _ in get(args.paper).claims for arch in groups]  # the order of write_study
+    for verdict, arch in zip(results, where):
+        print(f"{args.study}{arch}: {verdict.text()}")
 
 
 def _build(args: argparse.Namespace) -> None:

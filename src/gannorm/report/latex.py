@@ -47,8 +47,11 @@ def store_setting(store_meta: Mapping[str, Any] | None, iterations: int | None) 
                    int(iterations) if iterations else None, tuple(int(c) for c in classes) if classes else None)
 
 
-def methods(study: str, spec: Study, config: Mapping[str, Any], store_meta: Mapping[str, Any] | None) -> str:
-    """The methods paragraph: what was trained and how, from the resolved config recorded in ``run.json``."""
+def methods(study: str, spec: Study, config: Mapping[str, Any], store_meta: Mapping[str, Any] | None,
+            others: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The methods paragraph: what was trained and how, from the resolved config recorded in ``run.json``
+    (``config``: the first architecture's; ``others``: architecture -> the config of each further
+    architecture of a study over several, whose keys that differ are listed after it)."""
     variants, seeds = list(config.get("variants") or []), list(config.get("seeds") or [])
     data = f"dataset \\texttt{{{escape_latex(config.get('dataset'))}}}"
     if store_meta and store_meta.get("shape"):
@@ -83,6 +86,12 @@ def methods(study: str, spec: Study, config: Mapping[str, Any], store_meta: Mapp
         if values:
             items = ", ".join(f"\\texttt{{{escape_latex(k)}}} {format_number(v)}" for k, v in sorted(values.items()))
             text += f"\\item \\texttt{{{section}}}: {items}\n"
+    for arch, other in (others or {}).items():
+        for section in ("model", "train", "evaluate"):
+            changed = {k: v for k, v in (other.get(section) or {}).items() if (config.get(section) or {}).get(k) != v}
+            if changed:
+                items = ", ".join(f"\\texttt{{{escape_latex(k)}}} {format_number(v)}" for k, v in sorted(changed.items()))
+                text += f"\\item \\texttt{{{section}}} in \\texttt{{{escape_latex(arch)}}} instead: {items}\n"
     return text + "\\end{itemize}\n"
 
 
@@ -213,7 +222,8 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     prose = Path(prose_dir) / f"{spec.paper}.tex"
     if prose.is_file():  # the paper's question and claims in words, copied in as written
         parts.append(prose.read_text() + "\n")
-    parts.append(methods(study, spec, config, store_meta))
+    others = {arch: group[0]["config"] for arch, group in list(architecture_groups(runs).items())[1:]}
+    parts.append(methods(study, spec, config, store_meta, others))
     shown = labelled_by_architecture(runs)
     for table in spec.tables:
         stem = table_stem(study, table.name)
