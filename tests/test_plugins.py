@@ -52,6 +52,17 @@ def test_the_readme_plugin_registers_and_its_config_checks(tmp_path, monkeypatch
         check_config(missing)
 
 
+def test_the_readme_study_example_registers_from_outside_the_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_bn_vs_wn.py").write_text(readme_block("study-example", "python"))
+    config = {"name": "mine", "datasets": {"digits": {"source": "digits", "size": 16, "test_images": 297}},
+              **yaml.safe_load(readme_block("study-config", "yaml"))}
+    validate_config(config)
+    check_config(config)
+    study = config["studies"]["mine"]
+    assert study["architecture"] == "dcgan" and study["variants"] == ["batch", "weight"]
+
+
 @pytest.mark.workflow
 def test_a_normalization_defined_outside_the_package_runs_over_two_architectures_to_a_pdf(tmp_path):
     workdir = workflow_copy(tmp_path)
