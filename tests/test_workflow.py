@@ -48,7 +48,8 @@ def merge(base: dict, override: dict) -> dict:
 
 @pytest.mark.parametrize("override, key", [
     ({"studies": {"xiang_li": {"train": {"iteratons": 5}}}}, "iteratons"),
-    ({"studies": {"xiang_li": {"variants": ["vanilla", "spectral"]}}}, "studies.xiang_li.variants: 'spectral'"),
+    ({"studies": {"xiang_li": {"variants": ["vanilla", "spectral"]}}},
+     "studies.xiang_li.variants[1]: 'spectral' is a normalization, not a variant"),
     ({"studies": {"xiang_li": {"train": {"iterations": -5}}}}, "studies.xiang_li.train.iterations: -5"),
     ({"studies": {"xiang_li": {"dataset": "mnist"}}}, "studies.xiang_li.dataset"),
     ({"datasets": {"digits": {"source": "digits", "size": 24}}}, "datasets.digits.size"),
