@@ -160,3 +160,13 @@ def test_a_normalization_dcgan_cannot_take_in_a_layer_shape():
     assert isinstance(d.net[1], nn.LeakyReLU) and any(isinstance(m, nn.GroupNorm) for m in g.modules())
     x = g(torch.randn(4, 8))
     assert x.shape == (4, 1, 16, 16) and d(x).shape == (4,)
+
+
+def test_the_readme_lists_every_built_in_normalization():
+    from pathlib import Path
+
+    from gannorm.models.norms import markdown_table
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = text.index("<!-- norms:begin -->\n"), text.index("<!-- norms:end -->")
+    assert text[start + len("<!-- norms:begin -->\n"):end] == markdown_table()

@@ -16,7 +16,7 @@ import re
 from typing import Any, Mapping
 
 import gannorm.models.architectures as architectures
-from gannorm.models.variant import Variant, parse_variant, variant_name
+from gannorm.models.variant import Variant, parse_variant
 
 
 class ConfigError(ValueError):

@@ -341,10 +341,15 @@ register(
 )
 
 
-def markdown_table() -> str:
-    """Every registered normalization as a Markdown table (name, kind, parameters, source)."""
+#: The normalizations this package defines (plug-ins add others).
+BUILT_IN: tuple[str, ...] = tuple(_REGISTRY.all())
+
+
+def markdown_table(names: tuple[str, ...] = BUILT_IN) -> str:
+    """The README's table of normalizations ``names`` (default: the built-in ones): name, kind,
+    what it computes, parameters with defaults, source."""
     lines = ["| name | kind | what it computes | parameters (default) | source |", "|---|---|---|---|---|"]
-    for n in _REGISTRY.all().values():
+    for n in map(get, names):
         params = ", ".join(f"`{p.name}` ({p.default:g})" for p in n.params) or "-"
         lines.append(f"| `{n.name}` | {n.kind} | {n.summary} | {params} | {n.source} |")
     return "\n".join(lines) + "\n"

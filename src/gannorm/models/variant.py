@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
-from gannorm.models.norms import NetworkNorm, NormSpec
+from gannorm.models.norms import NetworkNorm
 from gannorm.models.norms import registry as norm_registry
 from gannorm.models.registry import Registry
 
@@ -90,10 +90,6 @@ class Variant:
         values = {f.name: getattr(convention, f.name) for f in fields(self)
                   if getattr(self, f.name) is None and f.name != "name"}
         return replace(self, **values)
-
-    def norms(self) -> tuple[NormSpec, ...]:
-        """Every normalization the record names (generator's, then discriminator's)."""
-        return tuple(s for net in (self.generator, self.discriminator) if net is not None for s in net.specs())
 
 
 #: Variant names: lower-case identifiers (they become folder names and Snakemake wildcards).
@@ -184,11 +180,6 @@ def describe(variant: Variant) -> str:
     labels = {"generator": "G", "discriminator": "D"}
     parts = [f"{labels.get(key, key)}: {getattr(variant, key)}" for key in variant.given()]
     return "; ".join(parts) or "the architecture's convention"
-
-
-def variant_name(value: Any) -> str:
-    """The name of a config entry (a preset name or a record's ``name``), without checking it."""
-    return value.get("name") if isinstance(value, Mapping) else value
 
 
 def _net(*names: str | Mapping[str, Any]) -> NetworkNorm:
