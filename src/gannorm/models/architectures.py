@@ -32,6 +32,7 @@ from gannorm.models.dcgan_config import DCGAN_POLICIES, DCGANConfig
 from gannorm.models.iwgan_config import IWGANConfig
 from gannorm.models.mlp_config import MLPConfig
 from gannorm.models.norms import NONE, NetworkNorm
+from gannorm.models.norms import registry as norm_registry
 from gannorm.models.registry import Registry
 from gannorm.models.resnet_config import ResNetConfig
 from gannorm.models.sr_config import SRConfig
@@ -135,9 +136,10 @@ class Architecture:
         """Whether this architecture can take ``variant``.
 
         Raises:
-            ValueError: the reason: a field it cannot set (to another value than its convention's), an unknown policy, head or batching
-                scheme, a normalization that does not apply to its features, a batch-coupling
-                normalization in a WGAN-GP critic, or groups that do not divide a layer's channels.
+            ValueError: the reason: a field it cannot set (to another value than its convention's), an
+                unknown policy, head or batching scheme, a normalization that does not apply to its
+                features, a batch-coupling normalization in a WGAN-GP critic, or groups that do not
+                divide a layer's channels.
         """
         for key in variant.given():
             if key not in self.settable and getattr(variant, key) != getattr(self.convention, key):
@@ -157,9 +159,10 @@ class Architecture:
             label = critic if role == "discriminator" else role
             net.check_dims(self.dims, f"the {label}")
             if role == "discriminator" and self.gradient_penalty and net.batch_coupling() is not None:
+                fine = [n.name for n in norm_registry().values() if n.kind != "none" and not n.batch_coupling]
                 raise ValueError(f"{net.batch_coupling()} in a WGAN-GP critic couples the samples of a batch, which "
                                  "breaks the per-sample gradient penalty (Gulrajani et al. 2017, section 4); use "
-                                 "layer, group, instance or spectral normalization")
+                                 f"one of {', '.join(fine)}")
             channels = self.config.channels(dict(model_cfg or {}), size).get(role, ())
             for c in channels:
                 net.check_channels(c, f"the {label}")
