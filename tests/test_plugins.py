@@ -19,6 +19,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_workflow import ROOT, snakemake, workflow_copy  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def isolated_registries():
+    """What a test's plug-in registers is gone after it (other tests see the built-in registries)."""
+    from gannorm import studies
+    from gannorm.models import norms, variant
+
+    studies.registry()  # the built-in studies are discovered on first use: before the snapshot
+    saved = (dict(norms._REGISTRY._records), dict(variant._PRESETS._records), dict(studies._REGISTRY))
+    yield
+    for table, before in zip((norms._REGISTRY._records, variant._PRESETS._records, studies._REGISTRY), saved):
+        table.clear()
+        table.update(before)
+
+
 def readme_block(marker: str, language: str) -> str:
     """The fenced ``language`` block right after ``<!-- marker -->`` in the README."""
     text = (ROOT / "README.md").read_text()
