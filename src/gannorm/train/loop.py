@@ -401,15 +401,17 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
     for stale in (out_dir / "checkpoints").glob("iter*.pt"):
         if not (stale.stem[4:].isdigit() and int(stale.stem[4:]) in evaluate_at and int(stale.stem[4:]) <= start):
             stale.unlink()
-    if start == 0:
-        log_row(0, None, evaluate=True)
-        save_samples(0)
-        if 0 in snapshots:
-            save_snapshot(0)
-    outcome, done = "completed", start
-    bar = tqdm(range(start + 1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
-               file=sys.stderr, disable=not progress, initial=start, total=iterations)
+    # the stop signals are caught from the first row on: metrics.csv exists only once a SIGTERM
+    # or SIGINT is turned into a resume checkpoint
     with _StopSignals() as stop:
+        if start == 0:
+            log_row(0, None, evaluate=True)
+            save_samples(0)
+            if 0 in snapshots:
+                save_snapshot(0)
+        outcome, done = "completed", start
+        bar = tqdm(range(start + 1, iterations + 1), desc=f"{study} {variant} seed{seed}", unit="it", mininterval=5,
+                   file=sys.stderr, disable=not progress, initial=start, total=iterations)
         for iteration in bar:
             with phases("steps"), autocast_for(precision, device):
                 values = objective.step(iteration)
@@ -445,7 +447,7 @@ def train_run(store: Store, spec: dict[str, Any], *, study: str, variant: str, s
                 raise TrainingInterrupted(iteration, path, stop.signum)
             if iteration % resume_every == 0 and iteration < iterations:
                 write_resume(iteration)
-    bar.close()
+        bar.close()
 
     last_running = next((r[objective.running_column] for r in reversed(rows)
                          if r.get(objective.running_column) is not None), None)
