@@ -319,19 +319,22 @@ def _is_runs(root: Path, scores: dict) -> list[dict]:
     return load_runs(dirs)
 
 
-def test_best_of_higher_takes_the_highest_higher_variant_per_seed(tmp_path):
+def test_best_of_higher_compares_each_candidate_and_reports_the_best_with_bonferroni(tmp_path):
+    from scipy import stats
+
     from gannorm.report import claims
     from gannorm.studies import Claim
 
     claim = Claim("GN at its best group count has a higher IS than LN", "final_is", ("ln",), ("g4", "g8", "g16"),
                   "T", best_of_higher=True)
-    scores = {("ln", 0): 3.0, ("ln", 1): 3.0, ("ln", 2): 3.0, ("g4", 0): 4.0, ("g8", 0): 3.5, ("g4", 1): 3.3,
-              ("g8", 1): 5.0, ("g4", 2): 3.75, ("g8", 2): 2.0}
+    scores = {("ln", 0): 3.0, ("ln", 1): 3.0, ("ln", 2): 3.0, ("g4", 0): 4.0, ("g8", 0): 3.5, ("g4", 1): 4.0,
+              ("g8", 1): 5.0, ("g4", 2): 4.2, ("g8", 2): 2.0}
     verdict = claims.evaluate(claim, _is_runs(tmp_path, scores))  # g16 was not run
     (pair,) = verdict.pairs
-    assert pair.lower == "ln" and pair.higher == "best of g4, g8"
-    assert pair.effects == pytest.approx([25.0, 40.0, 20.0])  # 1 - ln / max(g4, g8) per seed
-    assert verdict.verdict == "supported"
+    g4 = [25.0, 25.0, 100 * 1.2 / 4.2]  # 1 - ln / g4 per seed
+    assert pair.lower == "ln" and pair.higher == "g4" and pair.effects == pytest.approx(g4)
+    assert pair.interval() == pytest.approx(stats.t.interval(0.975, 2, loc=np.mean(g4), scale=stats.sem(g4)))
+    assert verdict.verdict == "supported" and verdict.absent == ["g16"]
     with pytest.raises(ValueError, match="best_of_lower and best_of_higher"):
         Claim("x", "final_is", ("ln",), ("g4",), "T", best_of_lower=True, best_of_higher=True)
 

@@ -141,7 +141,10 @@ _VERDICTS_HEAD = (
     "Wilcoxon test over the test images per seed), then across seeds: the mean effect with a 95\\% Student-t "
     "interval. \\emph{{supported}}: the interval is above zero; \\emph{{contradicted}}: below; "
     "\\emph{{inconclusive}}: it contains zero or fewer than {min_seeds} seeds were measured; \\emph{{not "
-    "measured}}: no seed could be compared (e.g.\\ a run diverged).\n")
+    "measured}}: no seed could be compared (e.g.\\ a run diverged). A claim is judged on the variants the study "
+    "ran (\\emph{{not run here}} names the others). A claim about the best of $k$ variants (e.g.\\ the best group "
+    "count) compares each of them, reports the one whose interval has the highest lower end, and widens every "
+    "interval to $1 - 0.05/k$ (Bonferroni), so that $k$ equal variants are not favoured.\n")
 
 
 def verdicts(spec: Study, runs: Sequence[dict[str, Any]], options: ReportOptions,

@@ -92,11 +92,12 @@ class Claim:
             loss's steep drop).
         lower, higher: variant names; every ``lower`` variant is compared with every ``higher`` one.
         source: where the paper makes the claim (table, figure, section).
-        best_of_lower: compare only the best (lowest) of the ``lower`` variants, seed by seed (e.g.
-            "GroupNorm at its best group count beats LayerNorm" by a loss).
-        best_of_higher: compare only the best (highest) of the ``higher`` variants, seed by seed (e.g.
+        best_of_lower: the claim is about the best of the ``lower`` variants (e.g. "GroupNorm at
+            its best group count beats LayerNorm" by a loss); ``higher`` is one variant. Judged with
+            a Bonferroni correction for the ``k`` candidates (:func:`gannorm.report.claims.best_of`).
+        best_of_higher: the claim is about the best (highest) of the ``higher`` variants (e.g.
             "LayerNorm has a lower Inception score than GroupNorm at its best group count"; for a
-            higher-is-better quantity).
+            higher-is-better quantity); ``lower`` is one variant.
         paper_effect: the paper's own effect in words where it is not computable from
             :attr:`Study.published` (e.g. ``"steep drop at about 500 vs 900-1,500 iterations"``).
     """
@@ -113,6 +114,9 @@ class Claim:
     def __post_init__(self) -> None:
         if self.best_of_lower and self.best_of_higher:
             raise ValueError(f"claim {self.text!r}: best_of_lower and best_of_higher together")
+        if (self.best_of_lower and len(self.higher) != 1) or (self.best_of_higher and len(self.lower) != 1):
+            raise ValueError(f"claim {self.text!r}: a best-of claim compares its candidates with one variant "
+                             "on the other side")
 
 
 @dataclass(frozen=True)
