@@ -76,7 +76,8 @@ def dcgan_map_sizes(size: int) -> list[int]:
     return sizes
 
 
-#: The sections a study over several architectures can set per architecture.
+#: The sections a study over several architectures can set per architecture (and ``variants``: the
+#: names of the study's variants that architecture runs).
 ARCHITECTURE_SECTIONS = ("model", "train", "evaluate")
 
 
@@ -88,7 +89,8 @@ def study_architectures(study: dict[str, Any]) -> list[str]:
 def cell_study(study: dict[str, Any], architecture: str) -> dict[str, Any]:
     """The single-architecture study one cell trains: a resolved study itself when it has one
     architecture; for a study over several, its sections with ``architectures.<architecture>``'s
-    keys on top and ``architecture`` set (no ``architectures`` key).
+    keys on top, ``architecture`` set, ``variants`` the ones that architecture runs (no
+    ``architectures`` key).
 
     Raises:
         KeyError: ``architecture`` is not one the study trains.
@@ -102,14 +104,18 @@ def cell_study(study: dict[str, Any], architecture: str) -> dict[str, Any]:
     for section in ARCHITECTURE_SECTIONS:
         if overrides.get(section):
             cell[section] = {**(study.get(section) or {}), **overrides[section]}
+    if overrides.get("variants") is not None:
+        cell["variants"] = list(overrides["variants"])
     cell["architecture"] = architecture
     return cell
 
 
 def study_cells(study: dict[str, Any]) -> list[tuple[str, str, int]]:
     """``(architecture, variant, seed)`` of every run of a resolved study: architectures, then
-    variants, then seeds (one training job and one final evaluation each)."""
-    return [(a, v, int(s)) for a in study_architectures(study) for v in study["variants"] for s in study["seeds"]]
+    variants (those the architecture runs, :func:`cell_study`), then seeds (one training job and one
+    final evaluation each)."""
+    return [(a, v, int(s)) for a in study_architectures(study) for v in cell_study(study, a)["variants"]
+            for s in study["seeds"]]
 
 
 def _resolve_architectures(name: str, study: dict[str, Any], paper: Any) -> None:
@@ -161,14 +167,41 @@ def resolve_studies(config: dict[str, Any]) -> None:
                 raise ConfigError(str(err)) from None
             if record.name in names:
                 raise ConfigError(f"{where}: a second variant named {record.name!r}")
-            for architecture in study_architectures(study):
-                check_variant(name, cell_study(study, architecture), record, where)
             names.append(record.name)
             if not isinstance(entry, str):
                 records[record.name] = record.to_config()
         study["variants"] = names
         if records:
             study["variant_records"] = records
+        _resolve_architecture_variants(name, study, spec)
+        for i, entry in enumerate(names):
+            record = parse_variant(records.get(entry, entry), f"studies.{name}.variants[{i}]")
+            for architecture in study_architectures(study):
+                cell = cell_study(study, architecture)
+                if entry in cell["variants"]:
+                    check_variant(name, cell, record, f"studies.{name}.variants[{i}]")
+
+
+def _resolve_architecture_variants(name: str, study: dict[str, Any], paper: Any) -> None:
+    """Set ``architectures.<a>.variants`` of a study over several architectures: the config's list
+    (names of the study's variants), else the paper's :attr:`gannorm.studies.Study.variants_in`
+    entry restricted to the study's variants, else every variant of the study.
+
+    Raises:
+        ConfigError: a name that is not one of the study's variants.
+    """
+    if "architectures" not in study:
+        return
+    for arch, overrides in study["architectures"].items():
+        given = overrides.get("variants")
+        if given is None:
+            wanted = (paper.variants_in or {}).get(arch)
+            overrides["variants"] = [v for v in study["variants"] if wanted is None or v in wanted]
+            continue
+        for i, variant in enumerate(given):
+            if variant not in study["variants"]:
+                raise ConfigError(f"studies.{name}.architectures.{arch}.variants[{i}]: {variant!r} is not one of the "
+                                  f"study's variants {study['variants']}")
 
 
 def check_variant(name: str, study: dict[str, Any], record: Variant, where: str | None = None) -> None:

@@ -269,7 +269,7 @@ def validate_config(config: dict[str, Any], schema: str | os.PathLike | None = N
             for arch, keys in (study.get("architectures") or {}).items():
                 merged = {k: v for k, v in study.items() if k != "architectures"}
                 for section, values in (keys or {}).items():
-                    merged[section] = {**(study.get(section) or {}), **values}
+                    merged[section] = {**(study.get(section) or {}), **values} if isinstance(values, dict) else values
                 validate_study(merged, f"studies.{name} (with architectures.{arch}'s keys)", schema_path)
         return
     best = jsonschema.exceptions.best_match(errors)

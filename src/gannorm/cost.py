@@ -255,9 +255,13 @@ def grid_cost(config: dict[str, Any]) -> list[StudyCost]:
     """:class:`StudyCost` of every study of a resolved config (:func:`load_config`), in config order."""
     from gannorm.config import cell_study, study_architectures
 
-    return [StudyCost(name, arch, s["dataset"], list(s["variants"]), len(s.get("seeds") or [0]),
-                      [cell_flops(cell_study(s, arch), config["datasets"][s["dataset"]], v) for v in s["variants"]])
-            for name, s in config["studies"].items() for arch in study_architectures(s)]
+    out = []
+    for name, s in config["studies"].items():
+        for arch in study_architectures(s):
+            cell = cell_study(s, arch)
+            out.append(StudyCost(name, arch, s["dataset"], list(cell["variants"]), len(s.get("seeds") or [0]),
+                                 [cell_flops(cell, config["datasets"][s["dataset"]], v) for v in cell["variants"]]))
+    return out
 
 
 def load_config(path: str | Path, schema: str | Path | None = None) -> dict[str, Any]:

@@ -207,4 +207,13 @@ register(
     Variant("critic_ln", discriminator=_net("layer"), description="layer normalization in the critic"),
     *(Variant(f"critic_gn{g}", discriminator=_net({"norm": "group", "groups": g}),
               description=f"group normalization with {g} groups in the critic") for g in (4, 8, 16, 32, 64)),
+    # The cross-architecture study: batch normalization in G, as Gulrajani et al. 2017 (the critic
+    # Wu et al. normalize) and Miyato et al. 2018 (spectral normalization in D) set it, and the
+    # named normalization in D / the critic.
+    Variant("d_none", _net("batch"), _NONE, description="batch normalization in G, none in D"),
+    Variant("d_layer", _net("batch"), _net("layer"), description="batch normalization in G, layer normalization in D"),
+    *(Variant(f"d_group{g}", _net("batch"), _net({"norm": "group", "groups": g}),
+              description=f"batch normalization in G, group normalization with {g} groups in D") for g in (4, 8)),
+    Variant("d_spectral", _net("batch"), _net("spectral"),
+            description="batch normalization in G, spectral normalization in D (Miyato et al. 2018)"),
 )

@@ -137,6 +137,19 @@ class PairResult:
         return out
 
 
+    def short(self) -> str:
+        """The effect in brief, for the verdict table: ``weight vs batch: 12.3% [8.1, 16.0], 3 seeds``
+        (positive = the claim's direction; the interval at :attr:`confidence`)."""
+        if self.n == 0:
+            return f"{self.lower} vs {self.higher}: not measured"
+        unit = "%" if self.relative else ""
+        low, high = self.interval()
+        ci = f" [{_fmt(low)}, {_fmt(high)}]" if not math.isnan(low) else ""
+        level = f" ({100 * self.confidence:.3g}% CI, best of {self.best_of})" if self.best_of > 1 else ""
+        return (f"{self.lower} vs {self.higher}: {'+' if self.mean > 0 else ''}{_fmt(self.mean)}{unit}{ci}{level}, "
+                f"{self.n} seed{'s' if self.n != 1 else ''}")
+
+
 def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
@@ -152,6 +165,7 @@ class Verdict:
     pairs: list[PairResult]
     paper_effect: str
     absent: list[str] = field(default_factory=list)
+    architecture: str | None = None
 
     def text(self) -> str:
         """One line: claim, verdict (reason; the claim's variants the study did not run), our effect

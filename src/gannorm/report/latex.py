@@ -151,12 +151,17 @@ def verdicts(spec: Study, runs: Sequence[dict[str, Any]], options: ReportOptions
              published: Published | None) -> tuple[str, list[claims_engine.Verdict]]:
     """The verdicts paragraph (LaTeX) and the :class:`gannorm.report.claims.Verdict` of every claim;
     in a study over several architectures, every claim is evaluated in each architecture on its own
-    runs (one line per claim and architecture)."""
+    runs (one line per claim and architecture, :attr:`gannorm.report.claims.Verdict.architecture`
+    set), beside the source's effect where the source measured it in that architecture
+    (:attr:`gannorm.studies.Claim.paper_effects`; ``-`` elsewhere)."""
     groups = architecture_groups(runs)
     results, lines = [], []
     for claim in spec.claims:
         for arch, group in groups.items():
             v = claims_engine.evaluate(claim, group, options, published)
+            v.architecture = arch
+            if claim.paper_effects:
+                v.paper_effect = claim.paper_effects.get(arch, "-")
             results.append(v)
             where = f"in \\texttt{{{escape_latex(arch)}}}: " if len(groups) > 1 else ""
             rest = v.text()[len(v.claim.text) + 2 + len(v.verdict):]
@@ -166,6 +171,44 @@ def verdicts(spec: Study, runs: Sequence[dict[str, Any]], options: ReportOptions
         return "\\paragraph{Verdicts.} This study declares no claims.\n", results
     return (_VERDICTS_HEAD.format(min_seeds=claims_engine.MIN_SEEDS) + "\\begin{itemize}\n" + "".join(lines)
             + "\\end{itemize}\n"), results
+
+
+#: Columns of the verdict table of a study over several architectures.
+VERDICT_COLUMNS = ("claim", "architecture", "verdict", "ours", "paper")
+
+
+def verdict_table(results: Sequence[claims_engine.Verdict]) -> "pd.DataFrame":
+    """One row per claim and architecture: the claim, the architecture, the verdict (with its
+    reason), our effect per pair (mean, interval, seeds; :meth:`gannorm.report.claims.PairResult.short`)
+    and the source's effect (``-`` where the source did not measure it). Plain text (the CSV)."""
+    import pandas as pd
+
+    rows = []
+    for v in results:
+        verdict = v.verdict + (f" ({v.reason})" if v.reason else "")
+        ours = "; ".join(p.short() for p in v.pairs) or "-"
+        if v.absent and v.verdict != "not measured":
+            ours += f" (not run here: {', '.join(v.absent)})"
+        rows.append({"claim": v.claim.text, "architecture": v.architecture or "", "verdict": verdict, "ours": ours,
+                     "paper": v.paper_effect or "-"})
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+
+
+def verdict_latex(table: "pd.DataFrame", caption: str, label: str) -> str:
+    """The verdict table as a ``longtable`` (:meth:`pandas.io.formats.style.Styler.to_latex`), the claim
+    written once per group of architectures."""
+    display = table.copy()
+    display["claim"] = [escape_latex(c) if i == 0 or c != table["claim"].iloc[i - 1] else ""
+                        for i, c in enumerate(table["claim"])]
+    for column in ("architecture", "verdict", "ours", "paper"):
+        display[column] = [escape_latex(c) for c in table[column]]
+    display["verdict"] = [f"\\textbf{{{c.split(' (')[0]}}}" + (f" ({c.split(' (', 1)[1]}" if " (" in c else "")
+                          for c in display["verdict"]]
+    display.columns = ["Claim", "Architecture", "Verdict", "Ours: effect [95\\% CI], seeds", "Source"]
+    body = display.style.hide(axis="index").to_latex(
+        hrules=True, environment="longtable", column_format="p{3.3cm}lp{2.1cm}p{4.6cm}p{3.4cm}",
+        caption=caption, label=label)
+    return "{\\small\n" + body + "}\n"
 
 
 def architecture_groups(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -238,6 +281,17 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     parts.append(setting_paragraph(published, ours))
     text, results = verdicts(spec, runs, options, published)
     parts.append(text)
+    if len(spec.architectures) > 1 and results:  # the section opens with the claim x architecture table
+        from gannorm.report.tables import write_table
+
+        stem = table_stem(study, "verdicts")
+        table = verdict_table(results)
+        caption = (f"Each claim in each architecture (study \\texttt{{{escape_latex(study)}}}): the verdict, our effect "
+                   "per compared pair (positive = the claim's direction; mean over seeds, 95\\% Student-t interval, "
+                   "Bonferroni-widened for a best-of claim) and the source's own effect where it measured one.")
+        write_table(table, verdict_latex(table, caption, f"tab:{stem}"), root / "tables" / f"{stem}.csv",
+                    root / "tables" / f"{stem}.tex")
+        parts.insert(1, f"\\input{{tables/{stem}}}\n")
     for name in spec.figures:
         plot_figure(name, shown, root / "figures" / f"{study}_{name}.pdf", options)
         parts.append(_figure(study, name, options))

@@ -8,8 +8,9 @@ module level (any name; every :class:`Study` instance in the module is registere
 * ``architecture`` (or ``architectures``, several) and ``variants``: what it trains (records of
   :mod:`gannorm.models.architectures`) and the variants it compares (presets or records of
   :mod:`gannorm.models.variant`; a config may run others the architecture takes). A study over
-  several architectures has cells (architecture, variant, seed) and its claims are evaluated in each
-  architecture;
+  several architectures has cells (architecture, variant, seed), may run only some variants in an
+  architecture (``variants_in``, e.g. no batch normalization in a WGAN-GP critic) and its claims
+  are evaluated in each architecture on the variants it ran;
 * ``published``: the paper's numbers, each :class:`Published` with its source (table, figure,
   section) and :class:`Setting` (dataset, image size, iterations); the report picks the one whose
   dataset matches the study's store (else the first);
@@ -100,6 +101,9 @@ class Claim:
             higher-is-better quantity); ``lower`` is one variant.
         paper_effect: the paper's own effect in words where it is not computable from
             :attr:`Study.published` (e.g. ``"steep drop at about 500 vs 900-1,500 iterations"``).
+        paper_effects: in a study over several architectures, architecture -> the source's own
+            effect measured in (a network like) that architecture, with its source; the verdict in
+            any other architecture shows ``"-"`` (the claim was not measured there before).
     """
 
     text: str
@@ -110,6 +114,7 @@ class Claim:
     best_of_lower: bool = False
     paper_effect: str = ""
     best_of_higher: bool = False
+    paper_effects: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.best_of_lower and self.best_of_higher:
@@ -168,6 +173,7 @@ class Study:
     main_quantity: str = "final_recon"
     notes: tuple[str, ...] = field(default=())
     architectures: tuple[str, ...] = ()
+    variants_in: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from gannorm.models.architectures import get
@@ -181,7 +187,15 @@ class Study:
             object.__setattr__(self, "architecture", self.architectures[0])
         for name in self.architectures:
             get(name)  # raises ValueError for an unknown one
+        for arch, names in self.variants_in.items():
+            if arch not in self.architectures or not set(names) <= set(self.variants):
+                raise ValueError(f"study {self.paper!r}: variants_in[{arch!r}] must name one of its architectures "
+                                 f"{list(self.architectures)} and some of its variants {list(self.variants)}")
         for claim in self.claims:
+            for arch in claim.paper_effects:
+                if arch not in self.architectures:
+                    raise ValueError(f"study {self.paper!r}: claim {claim.text!r} gives a paper effect in {arch!r}, "
+                                     f"not one of its architectures {list(self.architectures)}")
             for variant in (*claim.lower, *claim.higher):
                 if variant not in self.variants:
                     raise ValueError(f"study {self.paper!r}: claim {claim.text!r} names variant {variant!r}, "
@@ -189,9 +203,12 @@ class Study:
 
     def report_files(self, name: str) -> list[str]:
         """Every file (relative to ``results/<run name>``) the report job of the config's study
-        ``name`` writes: ``tables/<name>[_<table>].{csv,tex}`` (the ``results`` table has no suffix),
+        ``name`` writes: ``tables/<name>[_<table>].{csv,tex}`` (the ``results`` table has no suffix;
+        ``verdicts``: the claim x architecture table of a study over several architectures),
         ``figures/<name>_<figure>.pdf`` and ``report/study_<name>.tex``."""
         out = [f"tables/{table_stem(name, t.name)}.{ext}" for t in self.tables for ext in ("csv", "tex")]
+        if len(self.architectures) > 1 and self.claims:  # the claim x architecture verdict table
+            out += [f"tables/{table_stem(name, 'verdicts')}.{ext}" for ext in ("csv", "tex")]
         return out + [f"figures/{name}_{f}.pdf" for f in self.figures] + [f"report/study_{name}.tex"]
 
     def published_for(self, dataset: str | None) -> Published | None:
