@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from gannorm.models.layers import MeanOnlyBatchNorm2d, TPReLU, WNConv2d, WNConvTranspose2d, WNLinear
@@ -95,6 +96,34 @@ def group_norm(channels: int, dims: int, groups: int, eps: float) -> nn.Module:
 def instance_norm(channels: int, dims: int, eps: float) -> nn.Module:
     """``nn.InstanceNorm2d(C, affine=True)`` (Ulyanov et al. 2016), no running statistics."""
     return nn.InstanceNorm2d(channels, eps=eps, affine=True)
+
+
+class PixelNorm(nn.Module):
+    """Pixel-wise feature vector normalization of Karras, Aila, Laine & Lehtinen 2018 ("Progressive
+    Growing of GANs for Improved Quality, Stability, and Variation", section 4.2):
+    ``b = a / sqrt(mean_c(a**2) + eps)``, the mean over the channels at each pixel.
+
+    Input ``(B, C, H, W)`` feature maps or ``(B, C)`` features (any ``(B, C, ...)``), any real
+    values; output the same shape, each pixel's feature vector scaled to a root mean square of about
+    1 (less where ``mean_c(a**2)`` is not large against ``eps``). No learned parameters, no running
+    statistics, and no coupling of the samples of a batch (each sample's output depends on that
+    sample alone), so it keeps a WGAN-GP critic's per-sample gradient penalty.
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps:g}"
+
+
+def pixel_norm(channels: int, dims: int, eps: float) -> nn.Module:
+    """:class:`PixelNorm` (Karras et al. 2018, section 4.2) for ``(B, C)`` or ``(B, C, H, W)``."""
+    return PixelNorm(eps)
 
 
 # Weight reparametrizations: f(spec, **params) -> nn.Module.
