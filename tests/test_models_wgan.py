@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gannorm.models.variant import preset
+from gannorm.models.variant import Variant, preset
 from gannorm.models import iwgan, mlp, wgan_resnet
 from gannorm.models.heads import OutputHead
 
@@ -189,6 +189,107 @@ def test_iwgan_mullery_layout_matches_the_notebook():
                                                                                  (64, 4, 2)]
     assert sum(isinstance(m, iwgan.ChannelLayerNorm) for m in d.features) == 4
     assert d.output.in_features == 64 * 2 * 2
+
+
+def _iwgan_pair(variant, style, data=GREY16, seed=0):
+    from gannorm.models import build_models
+    from gannorm.models.variant import parse_variant
+
+    torch.manual_seed(seed)
+    record = parse_variant(variant, "test") if isinstance(variant, dict) else variant
+    g, d, _ = build_models("iwgan", record, {**SMALL, "width": 8, "style": style}, data)
+    return g, d
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("style", iwgan.STYLES)
+def test_iwgan_spectral_critic_replaces_the_critic_setting_and_keeps_the_generator(style):
+    from torch.nn.utils import parametrize
+
+    g, d = _iwgan_pair({"name": "x", "discriminator": "spectral"}, style)
+    g_ref, d_ref = _iwgan_pair("tanh", style)
+    assert _same_state(g, g_ref)  # the unset generator is the style's own, to the bit
+    weighted = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(weighted) == len([m for m in d_ref.modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
+    assert all(parametrize.is_parametrized(m, "weight") for m in weighted)
+    assert sum(k.endswith("_u") for k in d.state_dict()) == len(weighted)
+    # the critic's setting is spectral alone: the notebook's channel layer norms are gone
+    assert not any(isinstance(m, (iwgan.ChannelLayerNorm, nn.GroupNorm, nn.BatchNorm2d)) for m in d.modules())
+    z = torch.randn(5, SMALL["latent"])
+    x = g.eval()(z)
+    assert x.shape == (5, 1, 16, 16) and float(x.detach().abs().max()) <= 1
+    scores = d(x)
+    assert scores.shape == (5,) and torch.isfinite(scores).all()
+    for m in weighted:  # sigma(W / sigma) = 1 in every layer, after a few power iterations
+        m.train()
+    for _ in range(30):
+        d.train()(x)
+    for m in weighted:
+        w = m.weight.detach()
+        assert float(torch.linalg.svdvals(w.reshape(w.shape[0], -1))[0]) == pytest.approx(1, abs=0.05)
+
+
+@pytest.mark.parametrize("style", iwgan.STYLES)
+def test_iwgan_pixel_generator_replaces_every_bn_and_keeps_the_critic(style):
+    g, d = _iwgan_pair({"name": "y", "generator": "pixel"}, style)
+    g_ref, d_ref = _iwgan_pair("tanh", style)
+    assert _same_state(d, d_ref)  # the unset critic is the style's own, to the bit
+    n = 2  # 16 px
+    bn_places = sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in g_ref.body)
+    assert bn_places == {"gulrajani": n, "mullery": n + 2}[style]
+    pixel = [m for m in g.body if type(m).__name__ == "PixelNorm"]
+    assert len(pixel) == bn_places and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in g.body)
+    seen = []
+    for m in pixel:
+        m.register_forward_hook(lambda module, args, out: seen.append((args[0].detach(), out.detach())))
+    z = torch.randn(5, SMALL["latent"])
+    x = g.train()(z)
+    assert x.shape == (5, 1, 16, 16) and float(x.detach().abs().max()) <= 1 and d(x).shape == (5,)
+    assert len(seen) == len(pixel) and all(out.dim() == 4 for _, out in seen)  # per pixel of (B, C, H, W) maps
+    for inp, out in seen:  # each pixel's feature vector at unit root mean square (Karras et al., section 4.2),
+        alive = inp.pow(2).mean(1) > 1e-4  # where it is not (nearly) all zero after the notebook's ReLU
+        assert alive.float().mean() > 0.5
+        torch.testing.assert_close(out.pow(2).mean(1)[alive], torch.ones_like(out[:, 0][alive]), rtol=1e-4, atol=1e-4)
+    z2 = z.clone()
+    z2[1:] = torch.randn_like(z2[1:])
+    assert torch.equal(g(z2)[0], x[0])  # no batch coupling: sample 0 does not see the others
+
+
+@pytest.mark.parametrize("style", iwgan.STYLES)
+def test_iwgan_takes_weight_and_group_normalizations_and_refuses_batch_coupling_in_the_critic(style):
+    from gannorm.models.architectures import get
+
+    record = {"name": "z", "generator": ["weight_affine", "batch"],
+              "discriminator": ["weight_affine", {"norm": "group", "groups": 4}]}
+    for data in (GREY16, COLOUR32):  # weight-normalized transposed convs keep output_padding (gulrajani)
+        g, d = _iwgan_pair(record, style, data)
+        x = g(torch.randn(3, SMALL["latent"]))
+        assert x.shape == (3, data["channels"], data["size"], data["size"]) and d(x).shape == (3,)
+        assert any(isinstance(m, nn.GroupNorm) and m.num_groups == 4 for m in d.modules())
+    for name in ("batch", "mean_only_batch"):
+        with pytest.raises(ValueError) as refused:
+            _iwgan_pair({"name": "b", "discriminator": name}, style)
+        with pytest.raises(ValueError) as resnet:
+            wgan_resnet.build(Variant("b", discriminator=name), SMALL, GREY16)
+        assert "breaks the per-sample gradient penalty" in str(refused.value)
+        assert str(refused.value) == str(resnet.value)  # the registry's one error for every WGAN-GP critic
+    _iwgan_pair({"name": "g", "generator": "batch"}, style)  # G has no penalty
+    first = {"gulrajani": 16, "mullery": 8}[style]  # the first normalized critic layer (none after gulrajani's first conv)
+    with pytest.raises(ValueError, match=f"groups = 3 cannot split the {first} channels"):
+        get("iwgan").check_variant(Variant("g3", discriminator={"norm": "group", "groups": 3}),
+                                   {"width": 8, "style": style})
+
+
+def test_iwgan_gulrajani_critic_convention_is_the_none_setting():
+    g, d = _iwgan_pair({"name": "n", "discriminator": "none"}, "gulrajani")
+    g_ref, d_ref = _iwgan_pair("bn_tanh", "gulrajani")
+    assert _same_state(d, d_ref) and repr(d) == repr(d_ref)
+    _, d_mullery = _iwgan_pair({"name": "n", "discriminator": "none"}, "mullery")
+    assert not any(isinstance(m, iwgan.ChannelLayerNorm) for m in d_mullery.modules())
 
 
 @pytest.mark.parametrize("style", iwgan.STYLES)

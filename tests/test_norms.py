@@ -1,7 +1,8 @@
 """Normalizations, variant records and the architecture registry, checked against their
 definitions: spectral normalization's sigma against ``torch.linalg.svdvals``, the feature
 normalizations against their formulas in float64, every weight reparametrization's initialisation
-statistics, and the config errors for records an architecture cannot take."""
+statistics (pixel normalization against Karras et al.'s formula), and the config errors for records
+an architecture cannot take."""
 
 from __future__ import annotations
 
@@ -73,6 +74,51 @@ def test_instance_and_batch_normalization_follow_their_formula():
         feature_norm(net("instance"), 8, dims=1)
 
 
+@pytest.mark.parametrize("shape", [(5, 8, 6, 6), (5, 8)])
+def test_pixel_normalization_follows_karras_et_al(shape):
+    """Karras et al. 2018, section 4.2: b = a / sqrt(mean over the channels of a**2 + 1e-8) at each
+    pixel, written out here per sample and pixel in float64; no parameters, no batch coupling."""
+    torch.manual_seed(6)
+    module = feature_norm(net("pixel"), 8, dims=len(shape) - 2 or 1)[0].double()
+    assert list(module.parameters()) == [] and list(module.buffers()) == []
+    x = torch.randn(*shape, dtype=torch.float64) * 3 + 1
+    x[0] *= 1e-5  # a sample whose mean square is not large against eps
+    flat = x.reshape(shape[0], shape[1], -1)
+    expected = torch.empty_like(flat)
+    for b in range(flat.shape[0]):
+        for p in range(flat.shape[2]):
+            a = flat[b, :, p]
+            expected[b, :, p] = a / math.sqrt(sum(float(v) ** 2 for v in a) / len(a) + 1e-8)
+    out = module(x)
+    torch.testing.assert_close(out, expected.reshape(shape), rtol=1e-12, atol=1e-15)
+    rms = out.pow(2).mean(1).sqrt()
+    torch.testing.assert_close(rms[1:], torch.ones_like(rms[1:]), rtol=1e-7, atol=0)  # unit RMS per pixel
+    assert float(rms[0].max()) < 0.9  # eps keeps tiny vectors small
+    other = x.clone()
+    other[1:] = torch.randn_like(other[1:]) * 10  # the other samples change; sample 0's output does not
+    assert torch.equal(module(other)[0], out[0])
+    assert torch.equal(module.train()(x), module.eval()(x))  # no training-mode statistics
+
+
+def test_pixel_normalization_builds_in_g_and_d_and_keeps_the_layer_bias():
+    norm = registry()["pixel"]
+    assert norm.kind == "feature" and not norm.batch_coupling and norm.defaults() == {"eps": 1e-8}
+    record = Variant("x", generator=net("pixel"), discriminator=net("pixel"))
+    architecture("wgan_resnet").check_variant(record, {"width": 64})  # allowed in a WGAN-GP critic
+    torch.manual_seed(7)
+    g, d, _ = build_models("dcgan", record, {"width": 8, "latent": 8}, DATA)
+    for network in (g, d):
+        pixel = [i for i, m in enumerate(network.net) if type(m).__name__ == "PixelNorm"]
+        assert pixel
+        # pixel normalization has no offset: the conv before it keeps its bias (a batch norm's drops it)
+        assert all(network.net[i - 1].bias is not None for i in pixel)
+    x = g(torch.randn(4, 8))
+    assert x.shape == (4, 1, 16, 16) and d(x).shape == (4,)
+    _, batch_d, _ = build_models("dcgan", "batch", {"width": 8, "latent": 8}, DATA)
+    bn = [i for i, m in enumerate(batch_d.net) if isinstance(m, nn.BatchNorm2d)]
+    assert bn and all(batch_d.net[i - 1].bias is None for i in bn)
+
+
 def _uniform_ok(tensor: torch.Tensor, bound: float) -> None:
     """``tensor`` looks like ``U(-bound, bound)``: inside the bounds, std within 15% of bound / sqrt(3)."""
     assert float(tensor.abs().max()) <= bound * (1 + 1e-6)
@@ -127,7 +173,7 @@ def test_the_critic_refuses_batch_coupling_normalizations_and_takes_the_others()
     for name in ("batch", "mean_only_batch"):
         with pytest.raises(ValueError, match="breaks the per-sample gradient penalty"):
             critic.check_variant(Variant("x", discriminator=net(name)), {"width": 64})
-    for spec in ("spectral", "layer", {"norm": "group", "groups": 8}, "instance", "weight_affine"):
+    for spec in ("spectral", "layer", {"norm": "group", "groups": 8}, "instance", "pixel", "weight_affine"):
         critic.check_variant(Variant("x", discriminator=net(spec)), {"width": 64})
     critic.check_variant(Variant("x", generator=net("batch")), {"width": 64})  # G has no penalty
     with pytest.raises(ValueError, match="groups = 5 cannot split the 64 channels"):

@@ -197,7 +197,7 @@ register(
                  convention=Variant("tutorial", generator=NONE, discriminator=NONE),
                  settable=("generator", "discriminator", "head")),
     Architecture("iwgan", IWGANConfig, "gannorm.models.iwgan", **_WGAN, convention=Variant("mullery", head="tanh"),
-                 settable=("head",), heads=("tanh", "bn_tanh", "bn_clip")),
+                 settable=("generator", "discriminator", "head"), heads=("tanh", "bn_tanh", "bn_clip")),
     Architecture("wgan_resnet", WGANResNetConfig, "gannorm.models.wgan_resnet", **_WGAN,
                  convention=Variant("gulrajani", generator=NetworkNorm.parse("batch", "convention"), discriminator=NONE),
                  settable=("generator", "discriminator", "head")),

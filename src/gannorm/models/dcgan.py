@@ -143,7 +143,7 @@ class Discriminator(nn.Module):
         layers, c_prev = [], spec.channels
         for i, c in enumerate(spec.features):
             norm = feature_norm(net, c) if i > 0 or rec.policy == "every_layer" else []
-            layers.append(layer(net, LayerSpec("conv", c_prev, c, 4, 2, 1, bias=not norm)))
+            layers.append(layer(net, LayerSpec("conv", c_prev, c, 4, 2, 1, bias=not norm or net.keeps_bias())))
             layers += norm
             layers.append(activation(act, c))
             c_prev = c
@@ -182,12 +182,12 @@ class Generator(nn.Module):
                        Reshape(features[0], k, k)]
         else:
             layers += [Reshape(spec.latent, 1, 1),
-                       layer(net, LayerSpec("conv_transpose", spec.latent, features[0], k, 1, 0, bias=not norm))]
+                       layer(net, LayerSpec("conv_transpose", spec.latent, features[0], k, 1, 0, bias=not norm or net.keeps_bias()))]
         layers += norm
         layers.append(activation(act, features[0]))
         for c_in, c_out in zip(features[:-1], features[1:]):
             norm = feature_norm(net, c_out)
-            layers.append(layer(net, LayerSpec("conv_transpose", c_in, c_out, 4, 2, 1, bias=not norm)))
+            layers.append(layer(net, LayerSpec("conv_transpose", c_in, c_out, 4, 2, 1, bias=not norm or net.keeps_bias())))
             layers += norm
             layers.append(activation(act, c_out))
         layers.append(layer(net, LayerSpec("conv_transpose", features[-1], spec.channels, 4, 2, 1), output=True))

@@ -1,10 +1,11 @@
 """The iWGAN of Mullery & Whelan (section 4.1 and Appendix A): Gulrajani et al.'s WGAN-GP with
 the generator's output head as the variable.
 
-Variants (the variant IS the output head, :mod:`gannorm.models.heads`): ``tanh`` (tanh alone),
+The paper's variants are output heads (:mod:`gannorm.models.heads`): ``tanh`` (tanh alone),
 ``bn_tanh`` (BN with gamma 1, beta 0, then tanh), ``bn_clip`` (BN with gamma/beta initialised to
 the data's per-channel std/mean in [-1, 1], then clipping to [-1, 1]). A ``model.head`` that
-differs from the variant is an error.
+differs from the variant's head is an error. A record may also set the networks' normalizations
+(below).
 
 Two architectures (``model.style``):
 
@@ -34,6 +35,29 @@ Two architectures (``model.style``):
   biases 0, BN momentum 0.99 (PyTorch 0.01) and eps 1e-3; the notebook's layer norm is
   ``(x - mean) / (sqrt(var + 1e-6) + 1e-6)`` with per-channel gamma and beta.
 
+Normalizations (the variant's ``generator`` and ``discriminator``, :mod:`gannorm.models.norms`).
+Left unset, each network is exactly the style's own, as above: BN in the generator (PyTorch's
+defaults for ``gulrajani``; the notebook's Keras eps 1e-3 and momentum 0.99 for ``mullery``, its
+first BN over the dense layer's ``4*4*C`` units), no normalization in the ``gulrajani`` critic,
+:class:`ChannelLayerNorm` (eps 1e-6, added twice, which no registry entry computes) in the
+``mullery`` critic. A variant that sets a network's normalization replaces that network's whole
+setting with registry layers:
+
+* its feature normalization takes every BN place of the generator (the first one on the
+  ``(C, 4, 4)`` maps after the reshape, not on the dense units, so per-channel and per-pixel
+  normalizations mean the same there as at the other layers) and, in the critic, every
+  :class:`ChannelLayerNorm` place (``mullery``, after the activation) or the place after every
+  conv but the first, before the activation (``gulrajani``, where ``gan_cifar.py``'s DCGAN mode
+  has its BN); a setting without one (``none``, or a weight normalization alone) has none there;
+* its weight normalization applies to every conv, transposed conv and linear layer of the network
+  (the output layers in its ``output_layer`` form), after the style's initialisation (spectral
+  normalization) or as weight-normalized layers with their own (Xiang & Li 2017, Appendix B);
+* the activations, the biases and the head stay the style's.
+
+The critic refuses a batch-coupling normalization (``batch``, ``mean_only_batch``): it breaks the
+per-sample gradient penalty (Gulrajani et al. 2017, section 4;
+:meth:`gannorm.models.architectures.Architecture.check_variant`).
+
 Config keys (``model`` section): ``width`` W (128: ``DIM`` of ``gan_cifar.py``, and the
 notebook's first critic layer), ``latent`` (64, Mullery & Whelan, Appendix A; ``gan_cifar.py``
 uses 128), ``style`` (``"gulrajani"``), ``head`` (must equal the variant if given). The defaults
@@ -52,7 +76,7 @@ in any critic, since the gradient penalty is per example).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -60,6 +84,8 @@ import torch.nn as nn
 from gannorm.models.heads import OutputHead
 from gannorm.models.iwgan_config import VARIANTS, IWGANConfig  # noqa: F401 (re-exported)
 from gannorm.models.layers import Reshape
+from gannorm.models.norms import NONE, NetworkNorm
+from gannorm.models.normalize import LayerSpec, feature_norm, layer
 from gannorm.models.architectures import get as get_architecture
 from gannorm.models.variant import Variant
 
@@ -157,7 +183,7 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """iWGAN critic: images ``(B, C, size, size)`` in [-1, 1] -> scores ``(B,)``."""
 
-    def __init__(self, features: nn.Module, output: nn.Linear) -> None:
+    def __init__(self, features: nn.Module, output: nn.Module) -> None:
         super().__init__()
         self.features, self.output = features, output
 
@@ -165,59 +191,84 @@ class Critic(nn.Module):
         return self.output(self.features(x).flatten(1)).flatten()
 
 
-def _gulrajani(n: int, channels: int, width: int, latent: int) -> tuple[nn.Sequential, nn.Sequential, nn.Linear]:
+def _feature(net: NetworkNorm | None, convention: Callable[[int], nn.Module], channels: int) -> list[nn.Module]:
+    """The normalization at one of the style's normalization places: ``[convention(channels)]`` when
+    the variant leaves the network unset (``net`` None: the style's own layer), else the registry's
+    feature normalization of ``net`` for ``(B, channels, H, W)`` maps, or ``[]``."""
+    return [convention(channels)] if net is None else feature_norm(net, channels)
+
+
+def _gulrajani(n: int, channels: int, width: int, latent: int, g_net: NetworkNorm | None = None,
+               d_net: NetworkNorm | None = None) -> tuple[nn.Sequential, nn.Sequential, nn.Module]:
+    gw, dw = g_net or NONE, d_net or NONE  # the weight reparametrizations (none by convention)
     top = width * 2 ** (n - 1)
-    g: list[nn.Module] = [nn.Linear(latent, 4 * 4 * top), nn.BatchNorm1d(4 * 4 * top), nn.ReLU(), Reshape(top, 4, 4)]
+    g: list[nn.Module] = [layer(gw, LayerSpec("linear", latent, 4 * 4 * top))]
+    if g_net is None:  # gan_cifar.py: BN over the 4*4*top units of the linear layer
+        g += [nn.BatchNorm1d(4 * 4 * top), nn.ReLU(), Reshape(top, 4, 4)]
+    else:  # a registry normalization sees the (top, 4, 4) maps, as at every other layer
+        g += [Reshape(top, 4, 4), *feature_norm(g_net, top), nn.ReLU()]
     c = top
     for _ in range(n - 1):
-        g += [nn.ConvTranspose2d(c, c // 2, 5, 2, padding=2, output_padding=1), nn.BatchNorm2d(c // 2), nn.ReLU()]
+        g += [layer(gw, LayerSpec("conv_transpose", c, c // 2, 5, 2, 2, output_padding=1)),
+              *_feature(g_net, nn.BatchNorm2d, c // 2), nn.ReLU()]
         c //= 2
-    g.append(nn.ConvTranspose2d(c, channels, 5, 2, padding=2, output_padding=1))
+    g.append(layer(gw, LayerSpec("conv_transpose", c, channels, 5, 2, 2, output_padding=1), output=True))
     d: list[nn.Module] = []
     c_prev = channels
     for i in range(n):
         c = width * 2 ** i
-        d += [nn.Conv2d(c_prev, c, 5, 2, padding=2), nn.LeakyReLU(0.2)]
+        # no normalization by convention (WGAN-GP mode); a set one follows every conv but the first,
+        # where gan_cifar.py's DCGAN mode puts its batch normalization
+        d += [layer(dw, LayerSpec("conv", c_prev, c, 5, 2, 2)), *(feature_norm(dw, c) if i else []), nn.LeakyReLU(0.2)]
         c_prev = c
-    body, features, output = nn.Sequential(*g), nn.Sequential(*d), nn.Linear(4 * 4 * c_prev, 1)
-    for layer in list(body.modules()) + list(features.modules()) + [output]:
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            tflib_init_(layer, he=True)
+    body, features = nn.Sequential(*g), nn.Sequential(*d)
+    output = layer(dw, LayerSpec("linear", 4 * 4 * c_prev, 1), output=True)
+    for part in list(body.modules()) + list(features.modules()) + [output]:
+        if isinstance(part, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):  # not weight-normalized layers (own init)
+            tflib_init_(part, he=True)
     return body, features, output
 
 
-def _mullery(n: int, channels: int, width: int, latent: int) -> tuple[nn.Sequential, nn.Sequential, nn.Linear]:
+def _mullery(n: int, channels: int, width: int, latent: int, g_net: NetworkNorm | None = None,
+             d_net: NetworkNorm | None = None) -> tuple[nn.Sequential, nn.Sequential, nn.Module]:
     def bn2d(c: int) -> nn.BatchNorm2d:
         return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
 
+    gw, dw = g_net or NONE, d_net or NONE
     top = width * 2 ** n
-    g: list[nn.Module] = [nn.Linear(latent, 4 * 4 * top), nn.ReLU(),
-                          nn.BatchNorm1d(4 * 4 * top, eps=1e-3, momentum=0.01), Reshape(top, 4, 4),
-                          nn.Conv2d(top, top, 5, padding=2), nn.ReLU(), bn2d(top)]
+    g: list[nn.Module] = [layer(gw, LayerSpec("linear", latent, 4 * 4 * top)), nn.ReLU()]
+    if g_net is None:  # the notebook: BN over the 4*4*top units of the dense layer
+        g += [nn.BatchNorm1d(4 * 4 * top, eps=1e-3, momentum=0.01), Reshape(top, 4, 4)]
+    else:  # a registry normalization sees the (top, 4, 4) maps, as at every other layer
+        g += [Reshape(top, 4, 4), *feature_norm(g_net, top)]
+    g += [layer(gw, LayerSpec("conv", top, top, 5, 1, 2)), nn.ReLU(), *_feature(g_net, bn2d, top)]
     c = top
     for i in range(n):
         k = 3 if i == 0 else 5
-        g += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c // 2, k, padding=k // 2),
-              nn.ReLU(), bn2d(c // 2)]
+        g += [nn.Upsample(scale_factor=2, mode="nearest"), layer(gw, LayerSpec("conv", c, c // 2, k, 1, k // 2)),
+              nn.ReLU(), *_feature(g_net, bn2d, c // 2)]
         c //= 2
-    g.append(nn.Conv2d(c, channels, 7, padding=3))
-    d: list[nn.Module] = [nn.Conv2d(channels, width, 3), nn.LeakyReLU(0.2), ChannelLayerNorm(width)]
+    g.append(layer(gw, LayerSpec("conv", c, channels, 7, 1, 3), output=True))
+    d: list[nn.Module] = [layer(dw, LayerSpec("conv", channels, width, 3)), nn.LeakyReLU(0.2),
+                          *_feature(d_net, ChannelLayerNorm, width)]
     c = width
     for _ in range(n):
-        d += [nn.Conv2d(c, 2 * c, 4, 2), nn.LeakyReLU(0.2), ChannelLayerNorm(2 * c)]
+        d += [layer(dw, LayerSpec("conv", c, 2 * c, 4, 2)), nn.LeakyReLU(0.2), *_feature(d_net, ChannelLayerNorm, 2 * c)]
         c *= 2
-    body, features, output = nn.Sequential(*g), nn.Sequential(*d), nn.Linear(2 * 2 * c, 1)
+    body, features = nn.Sequential(*g), nn.Sequential(*d)
+    output = layer(dw, LayerSpec("linear", 2 * 2 * c, 1), output=True)
     for part in (body, features, output):
         _keras_init_(part)
     return body, features, output
 
 
 def build(variant: str | Variant, model_cfg: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[Generator, Critic]:
-    """The iWGAN generator and critic of one output-head variant.
+    """The iWGAN generator and critic of one variant (module docstring).
 
     Args:
         variant: a preset's name or a record, resolved here (:meth:`gannorm.models.architectures.Architecture.resolve_variant`);
-            its ``head`` is the output head.
+            its ``head`` is the output head, its ``generator`` / ``discriminator`` (``None``: the
+            style's own layers) the networks' normalizations.
         model_cfg: the study's ``model`` section (keys ``width``, ``latent``, ``style``, ``head``;
             missing or null: the :class:`IWGANConfig` defaults; other keys are ignored).
         data: ``{"size", "channels", "mean_pm1", "std_pm1", ...}`` (the store's facts).
@@ -228,12 +279,14 @@ def build(variant: str | Variant, model_cfg: Mapping[str, Any] | None, data: Map
 
     Raises:
         ValueError: unknown style, ``model.head`` different from the variant's head, size not
-            ``4 * 2**n``, non-positive width/latent, or ``bn_clip`` without per-channel statistics.
+            ``4 * 2**n``, non-positive width/latent, ``bn_clip`` without per-channel statistics,
+            a batch-coupling normalization in the critic, or a group count that does not divide a
+            normalized layer's channels.
     """
     variant = get_architecture("iwgan").resolve_variant(variant, model_cfg)
     head = dict(model_cfg or {}).get("head")
     if head is not None and head != variant.head:
-        raise ValueError(f"iwgan: the variant is the output head; model.head {head!r} != variant {variant.name!r}")
+        raise ValueError(f"iwgan: model.head {head!r} differs from the head {variant.head!r} of variant {variant.name!r}")
     cfg = IWGANConfig.from_config(model=model_cfg)
     style, width, latent = cfg.style, int(cfg.width), int(cfg.latent)
     if style not in STYLES:
@@ -241,6 +294,7 @@ def build(variant: str | Variant, model_cfg: Mapping[str, Any] | None, data: Map
     if width < 1 or latent < 1:
         raise ValueError(f"iwgan: model.width ({width}) and model.latent ({latent}) must be positive")
     n, channels = upsampling_stages(int(data["size"])), int(data["channels"])
-    body, features, output = (_gulrajani if style == "gulrajani" else _mullery)(n, channels, width, latent)
+    body, features, output = (_gulrajani if style == "gulrajani" else _mullery)(n, channels, width, latent,
+                                                                                variant.generator, variant.discriminator)
     head = OutputHead(variant.head, channels, data.get("mean_pm1"), data.get("std_pm1"))
     return Generator(body, head, latent, style), Critic(features, output)

@@ -39,6 +39,15 @@ class IWGANConfig(ArchitectureConfig):
     architecture: ClassVar[str] = "iwgan"
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
+    @classmethod
+    def channels(cls, model_cfg, size=None):  # noqa: ANN001, ANN206
+        """A variant's feature normalizations see ``width * 2**i`` channels: in the generator from
+        ``width`` up, in the critic from ``width`` up (``mullery``) or from ``2 * width`` up
+        (``gulrajani``: none after the first conv), so a group count must divide those."""
+        width = int(cls.lookup("model", model_cfg, "width"))
+        first = width if cls.lookup("model", model_cfg, "style") == "mullery" else 2 * width
+        return {"generator": (width,), "discriminator": (first,)}
+
     width: int = model_default(128, "Gulrajani et al.'s gan_cifar.py (DIM = 128); Mullery & Whelan's "
                                     "notebook (128 features in the critic's first layer)")
     latent: int = model_default(64, "Mullery & Whelan, Appendix A (gan_cifar.py: 128)")

@@ -111,15 +111,25 @@ class WNConvTranspose2d(_WNConvBase):
     element of a stride-s transposed conv receives input from only ``1/s**2`` of the kernel
     (Xiang & Li, Appendix B), so with unit-variance i.i.d. inputs the output variance stays 1.
 
-    Shapes: input ``(B, C_in, H, W)`` -> output as ``nn.ConvTranspose2d``. Weight is stored
-    ``(C_in, C_out, k, k)`` as in PyTorch. Init ``U(+-1/sqrt(C_in k k))``, gamma 1, beta 0.
+    Shapes: input ``(B, C_in, H, W)`` -> output as ``nn.ConvTranspose2d`` with the same
+    ``output_padding`` (default 0). Weight is stored ``(C_in, C_out, k, k)`` as in PyTorch. Init
+    ``U(+-1/sqrt(C_in k k))``, gamma 1, beta 0.
     """
 
     transposed = True
 
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, affine: bool = False, output_padding: int = 0) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, affine)
+        self.output_padding = output_padding
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._affine(F.conv_transpose2d(x, self.normalized_weight(), stride=self.stride,
-                                               padding=self.padding))
+                                               padding=self.padding, output_padding=self.output_padding))
+
+    def extra_repr(self) -> str:
+        extra = f", output_padding={self.output_padding}" if self.output_padding else ""
+        return super().extra_repr() + extra
 
 
 class WNLinear(nn.Module):

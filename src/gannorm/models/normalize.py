@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from gannorm.models.layers import MeanOnlyBatchNorm2d, TPReLU, WNConv2d, WNConvTranspose2d, WNLinear
@@ -37,7 +38,8 @@ PENDING = "_gannorm_reparametrization"
 class LayerSpec:
     """A layer before normalization: ``kind`` is ``"conv"`` (``nn.Conv2d``), ``"conv_transpose"``
     (``nn.ConvTranspose2d``) or ``"linear"`` (``nn.Linear``); square kernels; ``init_scale`` scales
-    the uniform init of a weight-normalized linear layer (Xiang & Li's first generator layer: 0.01)."""
+    the uniform init of a weight-normalized linear layer (Xiang & Li's first generator layer: 0.01);
+    ``output_padding`` is a transposed conv's (0 for the other kinds)."""
 
     kind: str
     c_in: int
@@ -47,15 +49,21 @@ class LayerSpec:
     padding: int = 0
     bias: bool = True
     init_scale: float = 1.0
+    output_padding: int = 0
 
     def plain(self) -> nn.Module:
         """The plain PyTorch layer (PyTorch's default initialisation).
 
         Raises:
-            ValueError: unknown ``kind``.
+            ValueError: unknown ``kind``, or an ``output_padding`` on a layer that is no transposed conv.
         """
+        if self.output_padding and self.kind != "conv_transpose":
+            raise ValueError(f"output_padding {self.output_padding} on a {self.kind} layer; only conv_transpose has one")
         if self.kind == "linear":
             return nn.Linear(self.c_in, self.c_out, bias=self.bias)
+        if self.kind == "conv_transpose" and self.output_padding:
+            return nn.ConvTranspose2d(self.c_in, self.c_out, self.kernel, self.stride, self.padding,
+                                      output_padding=self.output_padding, bias=self.bias)
         cls = {"conv": nn.Conv2d, "conv_transpose": nn.ConvTranspose2d}.get(self.kind)
         if cls is None:
             raise ValueError(f"unknown layer kind {self.kind!r}; known: conv, conv_transpose, linear")
@@ -97,13 +105,45 @@ def instance_norm(channels: int, dims: int, eps: float) -> nn.Module:
     return nn.InstanceNorm2d(channels, eps=eps, affine=True)
 
 
+class PixelNorm(nn.Module):
+    """Pixel-wise feature vector normalization of Karras, Aila, Laine & Lehtinen 2018 ("Progressive
+    Growing of GANs for Improved Quality, Stability, and Variation", section 4.2):
+    ``b = a / sqrt(mean_c(a**2) + eps)``, the mean over the channels at each pixel.
+
+    Input ``(B, C, H, W)`` feature maps or ``(B, C)`` features (any ``(B, C, ...)``), any real
+    values; output the same shape, each pixel's feature vector scaled to a root mean square of about
+    1 (less where ``mean_c(a**2)`` is not large against ``eps``). No learned parameters, no running
+    statistics, and no coupling of the samples of a batch (each sample's output depends on that
+    sample alone), so it keeps a WGAN-GP critic's per-sample gradient penalty.
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps:g}"
+
+
+def pixel_norm(channels: int, dims: int, eps: float) -> nn.Module:
+    """:class:`PixelNorm` (Karras et al. 2018, section 4.2) for ``(B, C)`` or ``(B, C, H, W)``."""
+    return PixelNorm(eps)
+
+
 # Weight reparametrizations: f(spec, **params) -> nn.Module.
 
 def _wn_layer(spec: LayerSpec, affine: bool) -> nn.Module:
     if spec.kind == "linear":
         return WNLinear(spec.c_in, spec.c_out, affine=affine, init_scale=spec.init_scale)
-    cls = WNConvTranspose2d if spec.kind == "conv_transpose" else WNConv2d
-    return cls(spec.c_in, spec.c_out, spec.kernel, spec.stride, spec.padding, affine=affine)
+    if spec.kind == "conv_transpose":
+        return WNConvTranspose2d(spec.c_in, spec.c_out, spec.kernel, spec.stride, spec.padding, affine=affine,
+                                 output_padding=spec.output_padding)
+    if spec.output_padding:
+        raise ValueError(f"output_padding {spec.output_padding} on a {spec.kind} layer; only conv_transpose has one")
+    return WNConv2d(spec.c_in, spec.c_out, spec.kernel, spec.stride, spec.padding, affine=affine)
 
 
 def weight_norm_layer(spec: LayerSpec) -> nn.Module:

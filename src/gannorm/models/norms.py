@@ -7,7 +7,8 @@ A normalization is one of two kinds:
   mean-only batch normalization (Salimans & Kingma 2016, section 2.2), layer normalization (Ba et
   al. 2016, as Gulrajani et al. 2017's critic uses it: moments over ``(C, H, W)``, a per-channel
   scale and offset), group normalization with ``groups`` groups (Wu & He 2018), instance
-  normalization (Ulyanov et al. 2016);
+  normalization (Ulyanov et al. 2016), pixel normalization (Karras et al. 2018, section 4.2: each
+  pixel's feature vector divided by its root mean square, no learned parameters);
 * ``weight``: a reparametrization of the layer's weight itself: Xiang & Li 2017's strict weight
   normalization (``weight``: ``y = w.x / ||w||``, no scale, no bias), Salimans & Kingma 2016's
   affine weight normalization (``weight_affine``: ``* gamma + beta``), spectral normalization
@@ -94,6 +95,9 @@ class Normalization:
             addition (Appendix B, equation 17) instead of a plain sum.
         activation: the hidden activation its paper pairs with it where an architecture follows
             that convention (TPReLU with strict weight normalization: Xiang & Li, equations 10-11).
+        offset: a feature normalization that subtracts a mean or adds a learned offset, so the layer
+            before it drops its own bias (DCGAN, ResNet); ``False`` (pixel normalization, which only
+            rescales) keeps the layer's bias.
     """
 
     name: str
@@ -109,6 +113,7 @@ class Normalization:
     output_layer: str | None = None
     activation: str | None = None
     weighted_addition: bool = False
+    offset: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -269,6 +274,11 @@ class NetworkNorm:
     def __str__(self) -> str:
         return " + ".join(str(s) for s in self.specs()) or "none"
 
+    def keeps_bias(self) -> bool:
+        """A layer followed by this setting's feature normalization keeps its bias: there is no feature
+        normalization, or it has no offset of its own (:attr:`Normalization.offset`)."""
+        return self.feature is None or not self.feature.normalization.offset
+
     def batch_coupling(self) -> NormSpec | None:
         """The first normalization of this setting that couples the samples of a batch, else None."""
         return next((s for s in self.specs() if s.normalization.batch_coupling), None)
@@ -324,6 +334,12 @@ register(
     Normalization("instance", "feature", "moments over (H, W) per sample and channel, affine",
                   "Ulyanov et al. 2016, 'Instance Normalization: The Missing Ingredient for Fast Stylization'",
                   f"{_MODULE}:instance_norm", (Param("eps", 1e-5, "PyTorch's default"),), dims=(2,)),
+    Normalization("pixel", "feature", "each pixel's feature vector over its root mean square (channels), "
+                  "no learned parameters",
+                  "Karras, Aila, Laine & Lehtinen 2018, 'Progressive Growing of GANs for Improved Quality, "
+                  "Stability, and Variation', section 4.2",
+                  f"{_MODULE}:pixel_norm", (Param("eps", 1e-8, "Karras et al. 2018, section 4.2 (epsilon = 1e-8)"),),
+                  offset=False),
     Normalization("weight", "weight", "strict weight normalization w / ‖w‖ (no scale, no bias)",
                   "Xiang & Li 2017, 'On the Effects of Batch and Weight Normalization in Generative "
                   "Adversarial Networks', equation 4 and Appendix B",

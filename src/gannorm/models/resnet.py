@@ -175,7 +175,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
-        normed = net.feature is not None
+        normed = net.feature is not None and not net.keeps_bias()  # the norm's offset replaces the bias
         kind = "conv_transpose" if transposed else "conv"
         k_strided, p = (4, 1) if stride == 2 else (3, 1)
         if transposed:  # mirror of a D block: k3 keeping features first, then the strided/channel-changing one
