@@ -185,6 +185,26 @@ def toy_run(root: Path, variant: str, seed: int, shift: float, outcome: str = "c
                      recon={"real": real, "fake": real + [shift, 0.0]})
 
 
+#: cross_architecture's fake runs: final loss factor per variant (weight best, spectral below none,
+#: group 8 below layer); per architecture the variants its study record runs.
+CROSS_FACTORS = {"vanilla": 1.0, "batch": 1.2, "weight": 0.7, "d_none": 1.0, "d_layer": 1.0, "d_group4": 1.01,
+                 "d_group8": 0.6, "d_spectral": 0.8}
+
+
+def cross_dirs(root: Path, study: str = "cross_architecture") -> list[Path]:
+    spec = get_study("cross_architecture")
+    dirs = []
+    for arch in spec.architectures:
+        variants = list(spec.variants_in.get(arch, spec.variants))
+        config = {**GAN_CONFIG, "architecture": arch, "variants": variants, "seeds": [0, 1, 2]}
+        for variant in variants:
+            for seed in range(3):
+                noise = 1 + 0.01 * np.random.default_rng(seed + 10 * len(variant)).random(len(FACTORS))
+                dirs.append(write_run(root, study, variant, seed, config=config,
+                                      final=recon_final(0.01 * CROSS_FACTORS[variant] * FACTORS * noise)))
+    return dirs
+
+
 def toy_dirs(root: Path) -> list[Path]:
     return [toy_run(root, "no_bn_shift", 0, 0.05), toy_run(root, "split_shift", 0, 3.0)]
 
@@ -272,7 +292,8 @@ FAKE = Study(paper="xiang_li", title="A fake study", citation="Test 2024", archi
 
 
 #: the other studies of the report built below, with the real study records and fake runs of their kind
-OTHERS = {"mullery_iwgan": wgan_dirs, "mullery_sr": sr_dirs, "johannsmeier": toy_dirs}
+OTHERS = {"mullery_iwgan": wgan_dirs, "mullery_sr": sr_dirs, "johannsmeier": toy_dirs,
+          "cross_architecture": cross_dirs}
 
 
 @pytest.fixture(scope="module")
@@ -295,6 +316,31 @@ def test_write_study_writes_exactly_its_report_files(written):
     assert "figures/xiang_li_running_loss.pdf" in made and "tables/mullery_iwgan_steep_drop.tex" in made
     assert all(_is_pdf(root / f) for f in made if f.endswith(".pdf"))
     assert [v.verdict for v in verdicts] == list(VERDICTS)
+
+
+def test_a_study_over_several_architectures_opens_with_its_claim_by_architecture_table(written):
+    import pandas as pd
+
+    root, _ = written
+    table = pd.read_csv(root / "tables" / "cross_architecture_verdicts.csv")
+    spec = get_study("cross_architecture")
+    assert list(table.columns) == ["claim", "architecture", "verdict", "ours", "paper"]
+    assert list(zip(table["claim"], table["architecture"])) == [(c.text, a) for c in spec.claims for a in spec.architectures]
+    rows = {(c[:2], a): r for c, a, r in zip(table["claim"], table["architecture"], table.to_dict("records"))}
+    wn, gn, sn = (c.text[:2] for c in spec.claims)
+    # WN: supported in every architecture; in the WGAN-GP critic without batch (not run there), no source effect
+    assert all(rows[(wn, a)]["verdict"] == "supported" for a in spec.architectures)
+    assert "not run here: batch" in rows[(wn, "wgan_resnet")]["ours"] and rows[(wn, "wgan_resnet")]["paper"] == "-"
+    assert rows[(wn, "dcgan")]["ours"].startswith("weight vs batch: +") and "3 seeds" in rows[(wn, "dcgan")]["ours"]
+    assert "Table 7" in rows[(wn, "dcgan")]["paper"]
+    # GroupNorm: the best of two group counts, Bonferroni 97.5%; Wu et al.'s effect only in the critic
+    assert rows[(gn, "dcgan")]["ours"].startswith("d_group8 vs d_layer: +") and "97.5% CI, best of 2" in \
+        rows[(gn, "dcgan")]["ours"]
+    assert rows[(gn, "dcgan")]["paper"] == "-" and "3.841" in rows[(gn, "wgan_resnet")]["paper"]
+    assert rows[(sn, "wgan_resnet")]["verdict"] == "supported" and rows[(sn, "wgan_resnet")]["paper"] == "-"
+    section = (root / "report" / "study_cross_architecture.tex").read_text()
+    assert section.index("\\input{tables/cross_architecture_verdicts}") < section.index("\\paragraph{Question.}")
+    assert "in \\texttt{wgan\\_resnet}: WN (weight) has a lower" in section
 
 
 def test_section_has_prose_tables_figures_and_bold_verdicts(written):
