@@ -103,9 +103,20 @@ def _train(args: argparse.Namespace) -> None:
 
     # the store the architecture reads, its checksums from prepare time checked before any work
     store = resolve(get(architecture).store)(args.store)
+    from gannorm.train.finished import FolderInUse, keep, restore, trainer_lock
+    from gannorm.train.loop import run_fingerprint
+
+    fingerprint = run_fingerprint(json.loads(json.dumps(spec)), study=args.study, variant=args.variant,
+                                  seed=args.seed, store=store)
     try:
-        result = train_run(store, spec, study=args.study, variant=args.variant, seed=args.seed,
-                           out_dir=args.out, device=device, resume=not args.no_resume)
+        with trainer_lock(args.out):  # one trainer per run folder (gannorm.train.finished)
+            if not args.no_resume and restore(args.out, fingerprint, log=lambda m: print(f"{args.out}: {m}")):
+                return
+            result = train_run(store, spec, study=args.study, variant=args.variant, seed=args.seed,
+                               out_dir=args.out, device=device, resume=not args.no_resume)
+            keep(args.out, fingerprint)
+    except FolderInUse as err:
+        raise SystemExit(f"error: {err}") from None
     except TrainingInterrupted as err:  # SIGTERM (preemption, time limit) or SIGINT (Ctrl-C): state saved,
         print(f"{args.out}: {err}", file=sys.stderr)  # a rerun continues; exit 143 or 130 as the signal would
         raise SystemExit(err.exit_status) from err
