@@ -100,3 +100,74 @@ def test_a_second_trainer_on_a_folder_in_use_stops_at_once(digits_store, tmp_pat
     code, out, err = _train(digits_store, run)
     assert code == 0, err[-2000:]
     assert "completed after 30 iterations" in out
+
+
+#: One study, one variant, two seeds, long enough to signal mid-training (no fork server).
+SIGNAL_CONFIG = {
+    "name": "sig", "device": "cpu", "fork_server": False,
+    "datasets": {"digits": {"source": "digits", "size": 16, "test_images": 32}},
+    "studies": {"sig": {
+        "paper": "xiang_li", "dataset": "digits", "variants": ["batch"], "seeds": [0, 1],
+        "model": {"width": 8, "latent": 8},
+        "train": {"iterations": 400, "batch_size": 16, "log_every": 10, "eval_every": 200, "eval_images": 8,
+                  "eval_steps": 5, "sample_every": 400, "samples": 4},
+        "evaluate": {"images": 16, "steps": 10, "batch_size": 16, "reconstructions": 4},
+    }},
+}
+
+
+def _snakemake_session(workdir: Path, *args: str) -> subprocess.Popen:
+    """Snakemake in its own session (its process group = its pid, as in a terminal), the venv's python first."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", *args], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+def test_an_interrupted_snakemake_keeps_finished_and_running_training(tmp_path):
+    """SIGINT to Snakemake alone: it waits for the running job, which finishes; the rerun with
+    --rerun-incomplete restores that run bit for bit instead of training it again. SIGINT to
+    Snakemake's process group (Ctrl-C in its terminal; README "After a crash"): the job writes its
+    resume checkpoint and the rerun continues from it."""
+    import yaml
+    from test_workflow import workflow_copy
+
+    workdir = workflow_copy(tmp_path)
+    (workdir / "sig.yaml").write_text(yaml.safe_dump(SIGNAL_CONFIG))
+    runs = workdir / "results" / "sig" / "runs" / "sig"
+    first, second = runs / "dcgan-batch" / "seed0", runs / "dcgan-batch" / "seed1"
+    common = ("--configfile", "sig.yaml")
+    # 1. SIGINT to Snakemake alone while seed 0 trains
+    proc = _snakemake_session(workdir, f"{first.relative_to(workdir)}/metrics.csv", *common)
+    _wait_for(first / "metrics.csv", proc)
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode != 0 and "Terminating processes on user request" in out, out[-3000:]
+    assert (first / "finished" / "manifest.json").is_file()  # the job was not signalled: it finished
+    trained = _checksums(first)
+    proc = _snakemake_session(workdir, "--rerun-incomplete", f"{first.relative_to(workdir)}/metrics.csv", *common)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    log = (workdir / "results" / "sig" / "logs" / "train" / "sig" / "dcgan-batch" / "seed0.log").read_text()
+    assert "restored the finished run from" in log and "completed after" not in log
+    assert _checksums(first) == trained
+    # 2. SIGINT to the whole process group while seed 1 trains
+    proc = _snakemake_session(workdir, f"{second.relative_to(workdir)}/metrics.csv", *common)
+    _wait_for(second / "metrics.csv", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode != 0, out[-3000:]
+    assert (second / "resume" / "latest.pt").is_file() and not (second / "finished").exists()
+    log = workdir / "results" / "sig" / "logs" / "train" / "sig" / "dcgan-batch" / "seed1.log"
+    assert "SIGINT received: writing a resume checkpoint" in log.read_text()
+    proc = _snakemake_session(workdir, "--rerun-incomplete", f"{second.relative_to(workdir)}/metrics.csv", *common)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    assert "resume: continuing from" in log.read_text() and "completed after 400 iterations" in log.read_text()

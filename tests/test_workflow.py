@@ -3,6 +3,7 @@ end to end (data -> train -> evaluate -> tables, figures, report.pdf)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -170,10 +171,26 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
     # the console said how many items each store used (the prepare rule's last log line)
     assert re.search(r"digits: \d+ of \d+ source items used", result.stdout + result.stderr)
-    # a missing final evaluation (e.g. after a failed job) is rebuilt, and the report after it
+    # each job gets only the keys it reads: a report-only edit plans report jobs, an evaluate edit
+    # final evaluations and reports, never training (finished compute is kept)
+    def planned(edit):
+        changed = copy.deepcopy(config)
+        edit(changed["studies"]["xiang_li"])
+        (workdir / "edited.yaml").write_text(yaml.safe_dump(changed))
+        out = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "edited.yaml").stdout
+        return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total"}
+
+    assert planned(lambda st: st.update(title="Another title")) == {"report_xiang_li": 1, "report": 1}
+    assert planned(lambda st: st.setdefault("report", {}).update(running_mean=3)) == {"report_xiang_li": 1, "report": 1}
+    evaluate_edit = planned(lambda st: st["evaluate"].update(steps=study["evaluate"]["steps"] + 1))
+    assert evaluate_edit == {"final_eval": len(study["variants"]) * len(study["seeds"]), "report_xiang_li": 1, "report": 1}
+    # a missing final evaluation (e.g. after a failed job) is rebuilt, and the report after it, also
+    # through the README's report-only target
     (results / "runs" / "xiang_li" / "dcgan-batch" / "seed0" / "final_eval.json").unlink()
-    again = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "configs/smoke.yaml")
-    assert re.search(r"final_eval\s+1", again.stdout) and re.search(r"report_xiang_li\s+1", again.stdout), again.stdout
+    for target in ((), ("report",)):
+        again = snakemake(workdir, "-n", "--quiet", "rules", *target, "--configfile", "configs/smoke.yaml")
+        assert re.search(r"final_eval\s+1", again.stdout) and re.search(r"report_xiang_li\s+1", again.stdout), \
+            (target, again.stdout)
 
 
 #: A study defined here, in the test: one new module in gannorm/studies/ and a config entry are all

@@ -118,6 +118,39 @@ def study_cells(study: dict[str, Any]) -> list[tuple[str, str, int]]:
             for s in study["seeds"]]
 
 
+#: The keys of a study a training job reads (plus its own variant's record and the plug-ins).
+TRAIN_KEYS = ("architecture", "dataset", "model", "train")
+
+
+def job_spec(study: dict[str, Any], architecture: str, variant: str, stage: str,
+             plugins: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The study config one job of cell (``architecture``, ``variant``) reads, and nothing else, so a
+    key a job does not read (a title, report options, figure lists, another variant's record; for
+    training the ``evaluate`` section) changes none of its parameters and reruns no job.
+
+    Args:
+        study: a resolved study (:func:`resolve_studies`).
+        stage: ``"train"``: :data:`TRAIN_KEYS` of the cell (:func:`cell_study`), with
+            ``train.variant_iterations`` applied (:func:`variant_spec`); ``"evaluate"``: that plus
+            the ``evaluate`` section.
+        plugins: the config's ``plugins`` (every job imports them; omitted when empty).
+
+    Raises:
+        ValueError: an unknown stage.
+    """
+    if stage not in ("train", "evaluate"):
+        raise ValueError(f"stage {stage!r}: expected 'train' or 'evaluate'")
+    cell = cell_study(study, architecture)
+    keys = TRAIN_KEYS + (("evaluate",) if stage == "evaluate" else ())
+    spec = {k: cell[k] for k in keys if k in cell}
+    record = (cell.get("variant_records") or {}).get(variant)
+    if record is not None:
+        spec["variant_records"] = {variant: record}
+    if plugins:
+        spec["plugins"] = list(plugins)
+    return variant_spec(spec, variant)
+
+
 def _resolve_architectures(name: str, study: dict[str, Any], paper: Any) -> None:
     """Set ``architecture`` (one) or ``architectures`` (several: name -> overrides) of a study."""
     given = study.get("architectures")

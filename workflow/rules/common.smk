@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from gannorm.config import cell_study, check_config, study_cells, variant_spec
+from gannorm.config import cell_study, check_config, job_spec, study_cells
 from gannorm.metrics.fidelity import enabled as fidelity_enabled, without_fidelity
 
 # Names are identifiers (gannorm.config.check_names); each study's paper (gannorm.studies) gives its
@@ -58,22 +58,26 @@ def gpus_per_job(stage):
 
 
 def study_json(wildcards):
-    """A study's resolved config (schema defaults and its paper's architecture filled in) for one
-    variant (gannorm.config.variant_spec: its train.variant_iterations entry as train.iterations),
-    without its ``report`` section and ``paper`` key, passed to the training CLI as JSON (so a
-    report setting, or another variant's iteration count, does not rerun training); the IS/FID/KID
-    keys of ``evaluate`` are left out too (training does not use them:
-    gannorm.metrics.fidelity.without_fidelity)."""
-    spec = {k: v for k, v in cell_study(STUDIES[wildcards.study], wildcards.arch).items() if k not in ("report", "paper")}
-    return json.dumps(with_plugins(variant_spec(without_fidelity(spec), wildcards.variant)), sort_keys=True)
+    """The training job's study JSON: only the keys it reads (gannorm.config.job_spec: architecture,
+    dataset, model, train with train.variant_iterations applied, its own variant's record, the
+    plug-ins), so changing a title, report options, figure lists, the evaluate section or another
+    variant plans no training job (Snakemake's params trigger)."""
+    spec = job_spec(STUDIES[wildcards.study], wildcards.arch, wildcards.variant, "train", config.get("plugins") or ())
+    return json.dumps(spec, sort_keys=True)
 
 
 def evaluate_json(wildcards):
-    """The final evaluation's study JSON: :func:`study_json`, plus the IS/FID/KID keys when
-    ``evaluate.inception_weights`` is set (without it, the same text as study_json)."""
-    spec = {k: v for k, v in cell_study(STUDIES[wildcards.study], wildcards.arch).items() if k not in ("report", "paper")}
-    return json.dumps(with_plugins(variant_spec(without_fidelity(spec, keep_when_enabled=True), wildcards.variant)),
-                      sort_keys=True)
+    """The final evaluation's study JSON: :func:`study_json` plus the ``evaluate`` section (its IS/FID/KID
+    keys only when ``evaluate.inception_weights`` is set: gannorm.metrics.fidelity.without_fidelity)."""
+    spec = job_spec(STUDIES[wildcards.study], wildcards.arch, wildcards.variant, "evaluate", config.get("plugins") or ())
+    return json.dumps(without_fidelity(spec, keep_when_enabled=True), sort_keys=True)
+
+
+def report_json(study):
+    """The report job's study JSON: the whole resolved study (title, variants, seeds, every
+    architecture's keys, report options; gannorm.report.latex.write_study reads it for the methods
+    and options) with the plug-ins."""
+    return json.dumps(with_plugins(STUDIES[study]), sort_keys=True)
 
 
 def with_plugins(spec):

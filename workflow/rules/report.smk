@@ -29,6 +29,7 @@ for _study, _spec in STUDIES.items():
             paper=_spec["paper"],
             runs=study_run_dirs(_study),
             results=RESULTS,
+            spec=report_json(_study),
         log:
             f"{RESULTS}/logs/report/{_study}.log",
         benchmark:
@@ -38,7 +39,7 @@ for _study, _spec in STUDIES.items():
         shell:
             cli(
                 "report study --study {params.study:q} --paper {params.paper:q} --runs {params.runs:q}",
-                "--results-dir {params.results:q} --store {input.store:q} > {log:q} 2>&1",
+                "--results-dir {params.results:q} --store {input.store:q} --spec {params.spec:q} > {log:q} 2>&1",
             )
 
 

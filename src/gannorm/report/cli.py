@@ -15,6 +15,7 @@ imports no torch.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Sequence
 
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="the dataset store's store.json (sizes, dataset source)")
     p.add_argument("--title", default=None, help="section title (default: the config's, else the study's)")
     p.add_argument("--prose-dir", default="paper/studies", help="folder of <paper>.tex (default paper/studies)")
+    p.add_argument("--spec", default=None, type=json.loads, metavar="JSON",
+                   help="the study's resolved config (title, variants, seeds, report options, per-architecture "
+                        "keys); default: the config each run recorded")
     p = sub.add_parser("build", help="compile paper/report.tex with latexmk into the report PDF")
     p.add_argument("--results-dir", required=True, help="results/<name>")
     p.add_argument("--tex", required=True, help="paper/report.tex")
@@ -48,9 +52,10 @@ def _study(args: argparse.Namespace) -> None:
     from gannorm.studies import get
 
     runs = load_runs(args.runs)
-    load_plugins(runs[0]["config"])  # a study or normalization registered by a plug-in (gannorm.plugins)
+    load_plugins(args.spec or runs[0]["config"])  # a study or normalization registered by a plug-in (gannorm.plugins)
     store = read_json(args.store) if args.store else None
-    results = write_study(args.study, get(args.paper), runs, args.results_dir, store, args.title, args.prose_dir)
+    results = write_study(args.study, get(args.paper), runs, args.results_dir, store, args.title, args.prose_dir,
+                          study_config=args.spec)
     for run in runs:
         if run["outcome"] != "completed":
             print(f"note: {run['run_dir']}: outcome {run['outcome']}")

@@ -243,7 +243,8 @@ def _figure(study: str, name: str, options: ReportOptions) -> str:
 
 def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results_dir: str | os.PathLike,
                 store_meta: Mapping[str, Any] | None = None, title: str | None = None,
-                prose_dir: str | os.PathLike = "paper/studies") -> list[claims_engine.Verdict]:
+                prose_dir: str | os.PathLike = "paper/studies",
+                study_config: Mapping[str, Any] | None = None) -> list[claims_engine.Verdict]:
     """Write every report file of one study (:meth:`gannorm.studies.Study.report_files`) under ``results_dir``.
 
     Args:
@@ -252,6 +253,9 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
         store_meta: the dataset store's ``store.json`` (sizes, source: which published setting).
         title: section title (default: the config's ``title``, else the study's).
         prose_dir: folder of ``<paper>.tex`` (the paper's question and claims in words); none = no prose.
+        study_config: the study's resolved config as the workflow passes it (title, variants,
+            seeds, report options, each architecture's keys); default: the config the first run of
+            each architecture recorded (training jobs record only the keys they read).
 
     Returns:
         The verdicts (also in the section).
@@ -260,7 +264,15 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     from gannorm.report.tables import write_study_table
 
     root = Path(results_dir)
-    config = runs[0]["config"]
+    groups = architecture_groups(runs)
+    if study_config is not None:
+        from gannorm.config import cell_study
+
+        configs = {arch: cell_study(dict(study_config), arch) if "architectures" in study_config else study_config
+                   for arch in groups}
+    else:
+        configs = {arch: group[0]["config"] for arch, group in groups.items()}
+    config = next(iter(configs.values()))
     options = ReportOptions.from_config(config.get("report"))
     ours = store_setting(store_meta, (config.get("train") or {}).get("iterations"))
     published = spec.published_for(ours.dataset if ours else None)
@@ -268,7 +280,7 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     prose = Path(prose_dir) / f"{spec.paper}.tex"
     if prose.is_file():  # the paper's question and claims in words, copied in as written
         parts.append(prose.read_text() + "\n")
-    others = {arch: group[0]["config"] for arch, group in list(architecture_groups(runs).items())[1:]}
+    others = dict(list(configs.items())[1:])
     parts.append(methods(study, spec, config, store_meta, others))
     shown = labelled_by_architecture(runs)
     for table in spec.tables:
