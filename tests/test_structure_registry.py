@@ -13,6 +13,9 @@ from gannorm.models.architectures import registry
 SRC = Path(__file__).resolve().parents[1] / "src" / "gannorm"
 #: The modules that hold the registries themselves.
 REGISTRIES = {"models/architectures.py", "models/norms.py", "models/variant.py"}
+#: Study modules are records of the studies registry: one may declare, per architecture it trains,
+#: its variant list and its sources' effects (tables of data, never dispatch); no comparison there either.
+RECORDS = "studies/"
 
 
 def _strings(node: ast.AST) -> list[str]:
@@ -43,7 +46,7 @@ def _violations(names: set[str], *, defaults: bool) -> list[str]:
                 key, default = node.args
                 if isinstance(key, ast.Constant) and key.value == "architecture" and _strings(default):
                     found.append(f"{rel}:{node.lineno}: a default architecture {_strings(default)[0]!r}")
-            if isinstance(node, ast.Dict):
+            if isinstance(node, ast.Dict) and not rel.startswith(RECORDS):
                 keys = {s for k in node.keys if k is not None for s in _strings(k)}
                 if len(names & keys) > 1:
                     found.append(f"{rel}:{node.lineno}: a table keyed by architecture names")
