@@ -246,6 +246,21 @@ def test_study_config_refuses_a_bad_group_count_naming_the_channels():
         check_config(config)
 
 
+def test_cost_counts_a_study_record_variant():
+    """The FLOP count's restated SR step builds the study's record of a variant (not a preset of
+    that name, which does not exist) and counts the same convolutions whatever the normalization
+    (``count_flops`` counts no normalization, nor spectral normalization's matrix-vector power
+    iteration)."""
+    from gannorm.cost import count_flops
+    from gannorm.one_step import sr_training_step
+
+    study = {"model": {"width": 8}, "train": {"batch_size": 2},
+             "variant_records": {"sn": {"name": "sn", "generator": "spectral"},
+                                 "in": {"name": "in", "generator": "instance", "head": "bn_clip"}}}
+    flops = {v: count_flops(sr_training_step(study, v, DATA)[0]) for v in ("tanh", "in", "sn")}
+    assert flops["tanh"] > 0 and flops["in"] == flops["sn"] == flops["tanh"]
+
+
 # --- perceptual loss ----------------------------------------------------------------------------
 
 def test_perceptual_loss_is_zero_for_identical_images_and_positive_otherwise():
