@@ -78,7 +78,7 @@ def test_bn_clip_head_starts_at_the_data_statistics_and_bad_configs_fail():
     assert torch.equal(tanh_bn.head.norm.weight.detach(), torch.ones(3))
     assert torch.equal(tanh_bn.head.norm.bias.detach(), torch.zeros(3))
     assert build("tanh", {"width": 8}, DATA)[0].head.norm is None
-    with pytest.raises(ValueError, match="variant is the output head"):
+    with pytest.raises(ValueError, match="contradicts the head 'tanh' of variant 'tanh'"):
         build("tanh", {"head": "bn_clip"}, DATA)
     with pytest.raises(ValueError, match="unknown variant 'sigmoid'"):
         build("sigmoid", {}, DATA)
@@ -87,6 +87,178 @@ def test_bn_clip_head_starts_at_the_data_statistics_and_bad_configs_fail():
     with pytest.raises(ValueError, match="power-of-two"):
         build("tanh", {}, {**DATA, "size": 12})
     assert set(VARIANTS) == {"tanh", "bn_tanh", "bn_clip"}
+
+
+# --- the generator's normalization (a variant's ``generator``) ----------------------------------
+
+def _sr(variant, head=None, width=8, seed=0):
+    """The generator as training builds it (:func:`gannorm.models.build_models`: the record
+    resolved, spectral normalization applied after the Keras init), seeded."""
+    from gannorm.models import build_models
+    from gannorm.models.variant import parse_variant
+
+    if isinstance(variant, dict):
+        variant = parse_variant({**variant, **({"head": head} if head else {})}, "variant")
+    torch.manual_seed(seed)
+    generator, discriminator, _ = build_models("sr", variant, {"width": width, "vgg_weights": "random"}, DATA)
+    assert discriminator is None
+    return generator
+
+
+def _body(generator):
+    """Every module of the network but the output head (which keeps its own BN for bn_* heads)."""
+    return [m for name, m in generator.named_modules() if not name.startswith("head")]
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+#: Normalization places at 4x: the stem, 2 per residual block, 1 per upsampling block.
+BN_PLACES = 1 + 2 * 4 + 2
+
+
+@pytest.mark.parametrize("head", VARIANTS)
+def test_unset_generator_is_johnsons_bn_network_to_the_bit(head):
+    preset = _sr(head)
+    unset = _sr({"name": "johnson_" + head}, head=head)  # a record that sets nothing but the head
+    batch = _sr({"name": "batch_" + head, "generator": "batch"}, head=head)  # the registry's batch, its defaults
+    for other in (unset, batch):
+        assert repr(other) == repr(preset) and _same_state(other, preset)
+    assert sum(type(m) is nn.BatchNorm2d for m in _body(preset)) == BN_PLACES
+    x = torch.rand(4, 3, 4, 4)
+    torch.testing.assert_close(unset(x), preset(x), rtol=0, atol=0)
+    torch.testing.assert_close(batch(x), preset(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("norm, kind", [("instance", nn.InstanceNorm2d), ("layer", nn.GroupNorm),
+                                        ({"norm": "group", "groups": 4}, nn.GroupNorm), ("pixel", None)])
+def test_feature_normalization_takes_every_bn_place_and_keeps_the_head(norm, kind):
+    generator = _sr({"name": "g", "generator": norm}, head="bn_tanh")
+    body = _body(generator)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in body)
+    placed = [m for m in body if (type(m).__name__ == "PixelNorm" if kind is None else type(m) is kind)]
+    assert len(placed) == BN_PLACES
+    if norm == "layer" or isinstance(norm, dict):
+        assert {m.num_groups for m in placed} == {1 if norm == "layer" else 4} and {m.num_channels for m in placed} == {8}
+    assert isinstance(generator.head.norm, nn.BatchNorm2d)  # the head (the variant's subject) is unchanged
+    seen = []
+    for m in placed:
+        m.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    x = torch.rand(3, 3, 4, 4)
+    y = generator.train()(x)
+    assert y.shape == (3, 3, 16, 16) and float(y.detach().abs().max()) <= 1 and torch.isfinite(y).all()
+    assert seen[:9] == [(3, 8, 4, 4)] * 9 and seen[9:] == [(3, 8, 8, 8), (3, 8, 16, 16)]
+    x2 = x.clone()
+    x2[1:] = torch.rand_like(x2[1:])
+    body_out = generator.out(generator.upsample(generator.residual(generator.stem(x2))))
+    ref = generator.out(generator.upsample(generator.residual(generator.stem(x))))
+    torch.testing.assert_close(body_out[0], ref[0])  # per-sample normalizations: sample 0 sees no other
+
+
+def test_pixel_normalization_scales_each_pixels_features_to_unit_rms():
+    generator = _sr({"name": "p", "generator": "pixel"})
+    seen = []
+    for m in _body(generator):
+        if type(m).__name__ == "PixelNorm":
+            m.register_forward_hook(lambda module, args, out: seen.append(out.detach()))
+    generator(torch.rand(2, 3, 4, 4))
+    assert len(seen) == BN_PLACES
+    for out in seen:  # Karras et al. 2018, section 4.2
+        torch.testing.assert_close(out.pow(2).mean(1), torch.ones_like(out[:, 0]), rtol=1e-4, atol=1e-4)
+
+
+def test_spectral_generator_normalizes_every_conv_and_drops_the_bns():
+    from torch.nn.utils import parametrize
+
+    generator = _sr({"name": "s", "generator": "spectral"}, head="bn_clip")
+    reference = _sr("bn_clip")
+    convs = [m for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert len(convs) == len([m for m in reference.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert len(convs) == 1 + 2 * 4 + 2 + 1
+    assert all(parametrize.is_parametrized(m, "weight") for m in convs)
+    assert sum(k.endswith("_u") for k in generator.state_dict()) == len(convs)
+    # the setting is spectral alone: no normalization at the BN places; the bn_clip head keeps its BN
+    assert not any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.InstanceNorm2d))
+                   for m in _body(generator))
+    assert isinstance(generator.head.norm, nn.BatchNorm2d)
+    assert [next(c for c in (nn.Conv2d, nn.ReLU) if isinstance(m, c)) for m in generator.residual[0].body] == [
+        nn.Conv2d, nn.ReLU, nn.Conv2d]  # conv -> ReLU -> conv plus the identity
+    x = torch.rand(2, 3, 4, 4)
+    for _ in range(30):  # sigma(W / sigma) = 1 in every conv after a few power iterations
+        y = generator.train()(x)
+    assert y.shape == (2, 3, 16, 16) and float(y.detach().abs().max()) <= 1
+    for m in convs:
+        w = m.weight.detach()
+        w = w.transpose(0, 1) if isinstance(m, nn.ConvTranspose2d) else w  # spectral_norm's dim=1 for transposed
+        assert float(torch.linalg.svdvals(w.reshape(w.shape[0], -1))[0]) == pytest.approx(1, abs=0.05)
+
+
+@pytest.mark.parametrize("norm, types", [("weight", ("WNConv2d", "WNConvTranspose2d")),
+                                         (["weight_affine", "mean_only_batch"], ("WNConv2d", "WNConvTranspose2d"))])
+def test_weight_normalization_replaces_every_conv(norm, types):
+    generator = _sr({"name": "w", "generator": norm})
+    body = _body(generator)
+    assert not any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in body)
+    assert sum(type(m).__name__ in types for m in body) == 1 + 2 * 4 + 2 + 1
+    assert generator(torch.rand(2, 3, 4, 4)).shape == (2, 3, 16, 16)
+
+
+def test_group_count_is_checked_against_the_width_when_the_config_is_checked():
+    from gannorm.models.architectures import get
+    from gannorm.models.variant import parse_variant
+
+    bad = parse_variant({"name": "gn3", "generator": {"norm": "group", "groups": 3}}, "variant")
+    with pytest.raises(ValueError, match="group normalization with groups = 3 cannot split the 8 channels"):
+        get("sr").check_variant(bad, {"width": 8})
+    with pytest.raises(ValueError, match="cannot split the 64 channels"):  # the default width
+        get("sr").check_variant(bad, {})
+    get("sr").check_variant(bad, {"width": 9})  # 3 divides 9
+    with pytest.raises(ValueError, match="the generator: group normalization .* 8 channels"):
+        build(bad, {"width": 8}, DATA)
+    with pytest.raises(ValueError, match="architecture sr takes no 'discriminator'.*can set: generator, head"):
+        build(parse_variant({"name": "d", "discriminator": "spectral"}, "variant"), {"width": 8}, DATA)
+
+
+def test_study_config_refuses_a_bad_group_count_naming_the_channels():
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+
+    from gannorm.config import ConfigError, check_config, resolve_studies
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    study = config["studies"]["mullery_sr"]
+    study["variants"] = ["tanh", {"name": "gn3", "generator": {"norm": "group", "groups": 3}}]
+    good = copy.deepcopy(config)
+    good["studies"]["mullery_sr"]["variants"] = ["tanh", {"name": "in", "generator": "instance", "head": "bn_clip"}]
+    schema = str(root / "workflow/schemas/config.schema.yaml")
+    for c in (config, good):
+        validate(c, schema)
+    resolve_studies(good)
+    check_config(good)
+    with pytest.raises(ConfigError, match=r"studies.mullery_sr.variants\[1\]: variant 'gn3' .*group normalization "
+                                          r"with groups = 3 cannot split the 16 channels"):
+        resolve_studies(config)  # the Snakefile resolves the studies' variant records (refused here), then checks
+        check_config(config)
+
+
+def test_cost_counts_a_study_record_variant():
+    """The FLOP count's restated SR step builds the study's record of a variant (not a preset of
+    that name, which does not exist) and counts the same convolutions whatever the normalization
+    (``count_flops`` counts no normalization, nor spectral normalization's matrix-vector power
+    iteration)."""
+    from gannorm.cost import count_flops
+    from gannorm.one_step import sr_training_step
+
+    study = {"model": {"width": 8}, "train": {"batch_size": 2},
+             "variant_records": {"sn": {"name": "sn", "generator": "spectral"},
+                                 "in": {"name": "in", "generator": "instance", "head": "bn_clip"}}}
+    flops = {v: count_flops(sr_training_step(study, v, DATA)[0]) for v in ("tanh", "in", "sn")}
+    assert flops["tanh"] > 0 and flops["in"] == flops["sn"] == flops["tanh"]
 
 
 # --- perceptual loss ----------------------------------------------------------------------------

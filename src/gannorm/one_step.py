@@ -97,15 +97,17 @@ def sr_training_step(study: dict[str, Any], variant: str, data: dict[str, Any],
     ``device`` (``meta``: shapes only; else uniform noise inputs)."""
     import torch
 
+    from gannorm.config import study_variant
     from gannorm.metrics.perceptual import perceptual_loss_for
     from gannorm.models.heads import to_unit
+    from gannorm.models.normalize import reparametrize
     from gannorm.models.sr import build
     from gannorm.models.sr_config import SRConfig
 
     cfg = SRConfig.from_config(train=study.get("train"), evaluate=study.get("evaluate"))
     model_cfg = {**dict(study.get("model") or {}), "vgg_weights": "random"}
-    with torch.device(device):
-        generator = build(variant, model_cfg, data)[0]
+    with torch.device(device):  # the study's record of the variant, reparametrized as build_models does
+        generator = reparametrize(build(study_variant(study, variant), model_cfg, data)[0])
         loss = perceptual_loss_for({**study, "model": model_cfg}, model_cfg)
         inputs = torch.rand(int(cfg.batch_size), data["channels"], data["input_size"], data["input_size"])
         targets = torch.rand(int(cfg.batch_size), data["channels"], data["size"], data["size"])

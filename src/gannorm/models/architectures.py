@@ -204,7 +204,7 @@ register(
     Architecture("sr", SRConfig, "gannorm.models.sr", objective="gannorm.train.sr:SRObjective",
                  evaluator="gannorm.evaluate.sr:final_sr_evaluation", store="gannorm.data.store:open_verified",
                  cost="gannorm.cost:sr_cell", data="sr_pairs", convention=Variant("johnson", head="tanh"),
-                 settable=("head",), heads=("tanh", "bn_tanh", "bn_clip"), fidelity=False, evaluate_at=False),
+                 settable=("generator", "head"), heads=("tanh", "bn_tanh", "bn_clip"), fidelity=False, evaluate_at=False),
     Architecture("toy2d", Toy2DConfig, "gannorm.models.toy2d", objective="gannorm.train.toy2d:Toy2DObjective",
                  evaluator="gannorm.evaluate.toy2d:final_toy2d_evaluation", store="gannorm.data.toy2d:open_toy2d",
                  cost="gannorm.cost:toy2d_cell", data="points", convention=Variant("johannsmeier", batching="no_bn"),

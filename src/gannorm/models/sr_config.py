@@ -30,6 +30,14 @@ class SRConfig(ArchitectureConfig):
     architecture: ClassVar[str] = "sr"
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
+    @classmethod
+    def channels(cls, model_cfg, size=None):  # noqa: ANN001, ANN206
+        """Every normalization place of the generator (after the first conv, in the residual blocks,
+        after each upsampling conv) sees ``width`` channels, so a group count must divide ``width``;
+        there is no discriminator."""
+        width = int(cls.lookup("model", model_cfg, "width"))
+        return {"generator": (width,)}
+
     width: int = model_default(64, "Johnson et al. 2016, supplementary table 2")
     vgg_weights: str = model_default("imagenet", "Johnson et al. 2016; Mullery & Whelan, Appendix A "
                                                  "(VGG16 trained on ImageNet; torchvision's weights)")
