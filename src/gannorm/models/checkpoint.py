@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from gannorm.io import atomic_path
+from gannorm.io import write_bytes
 
 #: Non-container types a checkpoint may hold: what ``torch.load(weights_only=True)`` reads back.
 PLAIN_TYPES = (str, bytes, int, float, bool, type(None), torch.Tensor, torch.nn.Parameter, torch.Size,
@@ -87,13 +87,23 @@ def safe_load(source: str | os.PathLike | BinaryIO, path: str | os.PathLike,
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Save ``state`` to ``path`` atomically (temporary name, then rename).
 
+    The archive is built in memory and written with a plain ``write`` (:func:`gannorm.io.write_bytes`):
+    ``torch.save`` to a file reports a full disk as ``basic_ios::clear: iostream error``, with no
+    file name or reason, and names the archive's records after the (random) temporary file; in
+    memory they are ``archive/...``, so the same state always gives the same bytes.
+
     Raises:
         TypeError: ``state`` holds a value :func:`load_checkpoint` could not read back
             (:func:`check_plain`); nothing is written.
+        gannorm.io.WriteError: (an ``OSError``) the file cannot be written, e.g. ``cannot write
+            <path>: No space left on device (errno 28)``; the file at ``path`` is left as it was.
     """
+    import io
+
     check_plain(state)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
