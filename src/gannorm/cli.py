@@ -126,7 +126,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     _set_threads(args.threads)
     _gpu_settings(args)
     _load_plugins(args.spec)
-    evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
+    from gannorm.models.checkpoint import UnreadableCheckpoint, UnsafeCheckpoint
+
+    try:
+        evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
+    except (UnsafeCheckpoint, UnreadableCheckpoint) as err:  # a refused or corrupt checkpoint: one line
+        raise SystemExit(f"error: {err}") from None
 
 
 def _defaults(args: argparse.Namespace) -> None:

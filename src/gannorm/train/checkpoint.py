@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from gannorm.io import fsync_dir, write_error
-from gannorm.models.checkpoint import UnsafeCheckpoint, check_plain, safe_load
+from gannorm.models.checkpoint import UnreadableCheckpoint, UnsafeCheckpoint, check_plain, safe_load
 
 
 # --- resume checkpoints -----------------------------------------------------------------------
@@ -96,8 +96,9 @@ def read_resume(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no file at ``path``.
         CorruptCheckpoint: bad header, checksum mismatch (truncated or altered), unreadable payload,
-            or a payload holding other objects (``"<path>: not usable: ..."``: an older resume
-            format, or a crafted file).
+            or a payload holding code or other objects (``"<path>: not usable, refused: it holds
+            code (posix.system), which gannorm never runs; ..."``: an older resume format, or a
+            crafted file; nothing in it was run).
     """
     import hashlib
     import io
@@ -114,10 +115,9 @@ def read_resume(path: str | os.PathLike) -> dict[str, Any]:
     try:
         return safe_load(io.BytesIO(payload), path, map_location="cpu")
     except UnsafeCheckpoint as err:
-        reason = str(err).split(": not loaded: ", 1)[-1]
-        raise CorruptCheckpoint(f"{path}: not usable: {reason}") from None
-    except RuntimeError as err:  # safe_load's "<path>: unreadable checkpoint (<reason>)"
-        reason = str(err).split(": unreadable checkpoint ", 1)[-1]
+        raise CorruptCheckpoint(f"{path}: not usable, refused: {err.reason}") from None
+    except UnreadableCheckpoint as err:  # safe_load's "<path>: unreadable checkpoint, corrupt or truncated (<reason>)"
+        reason = str(err).split(": unreadable checkpoint, corrupt or truncated ", 1)[-1]
         raise CorruptCheckpoint(f"{path}: unreadable payload {reason}") from err
 
 
