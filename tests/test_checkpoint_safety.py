@@ -56,7 +56,7 @@ def test_crafted_model_checkpoint_is_refused_without_running_it(tmp_path):
     with pytest.raises(UnsafeCheckpoint, match="best.pt") as err:
         load_checkpoint(path)
     assert not marker.exists()
-    assert re.search(r"GLOBAL \w+\.open", str(err.value)) and len(str(err.value)) < 600
+    assert re.search(r"it holds code \(\w+\.open\)", str(err.value)) and len(str(err.value)) < 600
     assert isinstance(err.value, RuntimeError)  # what load_checkpoint documented before
 
 
@@ -66,7 +66,8 @@ def test_crafted_resume_checkpoint_with_a_valid_checksum_is_refused(tmp_path):
     path = _write_crafted_resume(resume, marker)
     with pytest.raises(CorruptCheckpoint, match="latest.pt: not usable") as err:
         read_resume(path)
-    assert re.search(r"GLOBAL \w+\.open", str(err.value)) and len(str(err.value)) < 600
+    assert re.search(r"it holds code \(\w+\.open\)", str(err.value)) and len(str(err.value)) < 600
+    assert "weights_only" not in str(err.value)
     messages: list[str] = []
     assert load_resume(resume, log=messages.append) is None
     assert any(str(path) in m and "not usable" in m for m in messages)
@@ -91,6 +92,193 @@ def test_training_starts_over_on_a_crafted_resume_checkpoint(digits_store, small
     assert f"{path}: not usable" in err and "starting over" in err
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")  # what it wrote loads safely
     assert state["iteration"] == 10
+
+
+# --- every form of code in a pickle is refused by name, never run, never "load with weights_only=False" --
+
+class _System:
+    """``os.system`` through ``__reduce__`` (pickled as ``posix.system``)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Eval:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (eval, (f"open({self.marker!r}, 'w').close()",))
+
+
+class _Popen:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import subprocess
+
+        return (subprocess.Popen, (["touch", self.marker],))
+
+
+class _Custom:
+    """A class of its own: its ``__setstate__`` would run when unpickled without restrictions."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __setstate__(self, state):
+        open(state["marker"], "w").close()
+
+
+CRAFTED = {"os.system": (_System, "posix.system"), "builtins.eval": (_Eval, "builtins.eval"),
+           "subprocess.Popen": (_Popen, "subprocess.Popen"), "custom class": (_Custom, f"{__name__}._Custom"),
+           "open": (Payload, "io.open")}
+
+
+def _crafted_file(path, payload, **save):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {"architecture": "dcgan"}, "generator": {"weight": payload}, "iteration": 1}, path, **save)
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_each_crafted_pickle_is_refused_with_the_object_named_and_nothing_run(kind, tmp_path):
+    cls, name = CRAFTED[kind]
+    marker = tmp_path / "ran"
+    path = _crafted_file(tmp_path / "checkpoints" / "best.pt", cls(marker))
+    with pytest.raises(UnsafeCheckpoint) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert message == (f"refused {path}: it holds code ({name}), which gannorm never runs; "
+                       "only tensors and plain data are loaded")
+    assert err.value.refused == name and "weights_only" not in message and "\n" not in message
+    assert not marker.exists()
+    payload = io.BytesIO()
+    torch.save(_crafted_state(marker) | {"generator": {"weight": cls(marker)}}, payload)
+    payload = payload.getvalue()
+    resume = tmp_path / "resume" / "latest.pt"
+    resume.parent.mkdir()
+    resume.write_bytes(RESUME_MAGIC + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+    with pytest.raises(CorruptCheckpoint) as err:
+        read_resume(resume)
+    assert f"{resume}: not usable, refused: it holds code ({name})" in str(err.value)
+    assert "weights_only" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_the_crafted_pickles_run_their_code_when_loaded_without_restrictions(tmp_path):
+    """The fixtures are live: each creates its marker when unpickled without restrictions."""
+    import time
+
+    for kind, (cls, _) in CRAFTED.items():
+        marker = tmp_path / kind.replace(" ", "_")
+        buffer = io.BytesIO()
+        torch.save({"x": cls(marker)}, buffer)
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        if hasattr(loaded["x"], "wait"):
+            loaded["x"].wait()  # the Popen
+        for _ in range(50):
+            if marker.exists():
+                break
+            time.sleep(0.1)
+        assert marker.exists(), kind
+
+
+def test_a_protocol_4_pickle_is_refused_with_the_object_named(tmp_path):
+    """Protocol 4's STACK_GLOBAL is an opcode torch's unpickler does not know ("Unsupported operand");
+    the object is then read from the pickle with pickletools, which runs nothing."""
+    marker = tmp_path / "ran"
+    path = _crafted_file(tmp_path / "best.pt", _System(marker), pickle_protocol=4)
+    with pytest.warns(UserWarning, match="pickle protocol 4"), pytest.raises(UnsafeCheckpoint) as err:
+        load_checkpoint(path)
+    assert "it holds code (posix.system)" in str(err.value) and "weights_only" not in str(err.value)
+    assert not marker.exists()
+
+
+# torch 2.x's weights-only refusals (torch/_weights_only_unpickler.py), as torch.load wraps them
+_ADVICE = ("Weights only load failed. In PyTorch 2.6, we changed the default value of the `weights_only` argument "
+           "in `torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` set to `False` will "
+           "likely succeed, but it can result in arbitrary code execution. Do it only if you got the file from a "
+           "trusted source.\nPlease file an issue with the following so that we can make `weights_only=True` "
+           "compatible with your use case: WeightsUnpickler error: \n\n")
+_DOCS = ("\n\nCheck the documentation of torch.load to learn more about types accepted by default with weights_only "
+         "https://pytorch.org/docs/stable/generated/torch.load.html.")
+
+
+@pytest.mark.parametrize("inner, named", [
+    ("Unsupported global: GLOBAL posix.system was not an allowed global by default. Please use "
+     "`torch.serialization.add_safe_globals([posix.system])` or the `torch.serialization.safe_globals([posix.system])` "
+     "context manager to allowlist this global if you trust this class/function.", "posix.system"),
+    ("Unsupported global: GLOBAL eval was not an allowed global by default. Please use "
+     "`torch.serialization.add_safe_globals([eval])`", "builtins.eval"),
+    ("Unsupported global: GLOBAL commands.Popen was not an allowed global by default.", "subprocess.Popen"),
+    ("Trying to load unsupported GLOBAL posix.system whose module posix is blocked.", "posix.system"),
+    ("Trying to call reduce for unrecognized function <built-in function system>", "builtins.system"),
+    ("Trying to call reduce for unrecognized function <function getattr at 0x7f> which belongs to <module 'x'>",
+     "builtins.getattr"),
+    ("Can only create new object for nn.Parameter or classes allowlisted via `add_safe_globals` but got "
+     "<class 'evil.Thing'>", "evil.Thing"),
+    ("Can only build Tensor, Parameter, OrderedDict or types allowlisted via `add_safe_globals`, but got "
+     "<class 'evil.Thing'>", "evil.Thing"),
+    ("Unsupported operand 149", None),
+    ("unsupported persistent id encountered", None),
+])
+def test_every_form_of_torch_refusal_is_reported_as_refused_code(inner, named, tmp_path, monkeypatch):
+    import pickle
+
+    from gannorm.models import checkpoint
+
+    def refuse(*args, **kwargs):
+        raise pickle.UnpicklingError(_ADVICE + inner + _DOCS)
+
+    monkeypatch.setattr(checkpoint.torch, "load", refuse)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"x": 1})  # a zip archive: an unnamed refusal is not mistaken for damage
+    with pytest.raises(UnsafeCheckpoint) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert message.startswith(f"refused {path}: it holds ")
+    assert (f"it holds code ({named})," in message) if named else ("not plain data" in message)
+    assert "weights_only" not in message and "Re-running" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_a_corrupt_checkpoint_is_unreadable_not_refused(damage, tmp_path):
+    from gannorm.models.checkpoint import UnreadableCheckpoint
+
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"weight": torch.arange(100.0)})
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[:len(data) // 2], "empty": b"",
+                      "garbage": bytes(random.Random(0).randrange(256) for _ in range(500))}[damage])
+    with pytest.raises(UnreadableCheckpoint) as err:
+        load_checkpoint(path)
+    assert str(err.value).startswith(f"{path}: unreadable checkpoint, corrupt or truncated")
+    assert not isinstance(err.value, UnsafeCheckpoint) and "weights_only" not in str(err.value)
+
+
+def test_the_evaluate_cli_refuses_a_crafted_checkpoint_in_one_line(digits_store, small_study, tmp_path):
+    import json
+
+    from gannorm.cli import main
+
+    marker = tmp_path / "ran"
+    run = tmp_path / "run"
+    _crafted_file(run / "checkpoints" / "best.pt", _System(marker))
+    (run / "run.json").write_text(json.dumps({"outcome": "completed", "iterations_done": 30}))
+    with pytest.raises(SystemExit) as err:
+        main(["evaluate", "--store", str(digits_store.directory), "--spec", json.dumps(small_study),
+              "--device", "cpu", "--run", str(run)])
+    assert err.value.code == (f"error: refused {run / 'checkpoints' / 'best.pt'}: it holds code (posix.system), "
+                              "which gannorm never runs; only tensors and plain data are loaded")
+    assert err.value.__suppress_context__ and not marker.exists()
 
 
 def test_save_refuses_values_a_safe_load_could_not_read(tmp_path):

@@ -137,7 +137,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     _set_threads(args.threads)
     _gpu_settings(args)
     _load_plugins(args.spec)
-    evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
+    from gannorm.models.checkpoint import UnreadableCheckpoint, UnsafeCheckpoint
+
+    try:
+        evaluate_run(args.store, args.spec, args.run, resolve_device(args.device))
+    except (UnsafeCheckpoint, UnreadableCheckpoint) as err:  # a refused or corrupt checkpoint: one line
+        raise SystemExit(f"error: {err}") from None
 
 
 def _defaults(args: argparse.Namespace) -> None:
@@ -229,7 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run one subcommand. A result file that cannot be written (:class:`gannorm.io.WriteError`:
+    disk full, quota, read-only folder) ends it with one line on stderr naming the file and the
+    OS reason, and exit status 1 (what was complete before is left as it was)."""
+    from gannorm.io import WriteError
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _run(argv)
+    except WriteError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def _run(argv: list[str]) -> None:
     if argv[:1] == ["report"]:
         from gannorm.report.cli import main as report_main
 

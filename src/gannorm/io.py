@@ -3,18 +3,78 @@
 Every result file is written to a temporary name in the same folder, flushed to disk
 (``os.fsync``) and then renamed (``os.replace``), and the folder is flushed after the rename, so
 neither a killed job nor a power cut leaves a half-written file under a final name
-(DESIGN.md section 5).
+(DESIGN.md section 5). A write that fails (disk full, quota, read-only folder) raises
+:class:`WriteError` naming the file and the OS reason, and leaves the file as it was before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+class WriteError(OSError):
+    """A result file could not be written. ``str()`` is one line naming the file (the final name,
+    not the temporary one) and the OS reason, e.g. ``cannot write results/x/checkpoints/best.pt: No
+    space left on device (errno 28)``; ``errno``, ``strerror`` and ``filename`` are set as on the
+    ``OSError`` it replaces (its ``__cause__``)."""
+
+    def __init__(self, path: str | os.PathLike, code: int | None, reason: str, detail: str = "") -> None:
+        super().__init__(code, reason, str(path))
+        self.path = Path(path)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        code = f" (errno {self.errno})" if self.errno else ""
+        return f"cannot write {self.path}: {self.strerror}{code}{self.detail}"
+
+
+def write_error(path: str | os.PathLike, err: BaseException, temporary: str | os.PathLike | None = None) -> WriteError:
+    """The :class:`WriteError` for ``err`` raised while writing ``path`` (through ``temporary``).
+
+    An ``OSError`` keeps its errno and reason; a file it names other than ``path`` and
+    ``temporary`` (the source of a copy) is added to the message. A ``RuntimeError`` of torch's file
+    writer (``basic_ios::clear: iostream error``, ``[enforce fail at inline_container.cc ...]``,
+    which carry no errno) is told apart by the free space of the folder: none left is
+    ``ENOSPC``, else ``EIO`` with torch's text.
+    """
+    path = Path(path)
+    if isinstance(err, WriteError):
+        return err
+    if isinstance(err, OSError):
+        code = err.errno
+        reason = err.strerror or (os.strerror(code) if code else str(err) or type(err).__name__)
+        other = err.filename
+        names = {str(path), str(temporary) if temporary is not None else None}
+        detail = f" ({other})" if other is not None and str(other) not in names else ""
+        return WriteError(path, code, reason, detail)
+    if _out_of_space(path.parent):
+        return WriteError(path, errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return WriteError(path, errno.EIO, os.strerror(errno.EIO), f" ({type(err).__name__}: {err})")
+
+
+def _out_of_space(folder: Path) -> bool:
+    """Whether ``folder``'s filesystem has no free block (or no free inode) left for this user."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 64 * 1024 or (stat.f_files > 0 and stat.f_favail == 0)
+
+
+def _is_write_failure(err: BaseException) -> bool:
+    """An ``OSError``, or one of torch's file-writer ``RuntimeError`` (no errno in it)."""
+    if isinstance(err, OSError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and any(
+        mark in text for mark in ("iostream error", "inline_container.cc", "PytorchStreamWriter", "file write failed"))
 
 
 @contextlib.contextmanager
@@ -28,27 +88,56 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     skipped). On an exception the temporary file is removed and ``path`` is left as it was.
 
     Raises:
-        OSError: the folder cannot be created, or the temporary file cannot be written, fsynced
-            or renamed (the temporary file is removed).
+        WriteError: (an ``OSError``) the folder cannot be created, or the temporary file cannot be
+            written (an ``OSError`` of the block about it, or a file-writer ``RuntimeError`` of
+            torch), fsynced or renamed: the message names ``path`` and the OS reason (``No space
+            left on device (errno 28)``); the temporary file is removed, ``path`` is as it was.
+            Other exceptions of the block pass unchanged (an ``OSError`` naming another file, e.g.
+            the source of a copy, too).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
+                                   dir=path.parent)
+    except OSError as err:
+        raise write_error(path, err) from err
     os.close(fd)
     tmp = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
     try:
-        yield tmp
-        if tmp.exists():
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are for everyone to read
-            _fsync_path(tmp)
-        os.replace(tmp, path)
+        try:
+            yield tmp
+        except Exception as err:
+            if isinstance(err, OSError) and err.filename is not None and str(err.filename) not in (str(tmp), str(path)):
+                raise  # about another file (the source of a copy): it names that one
+            if _is_write_failure(err):
+                raise write_error(path, err, tmp) from err
+            raise
+        try:
+            if tmp.exists():
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are for everyone to read
+                _fsync_path(tmp)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise write_error(path, err, tmp) from err
         fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_path`) with a plain ``write``, so a
+    failure carries its errno.
+
+    Raises:
+        WriteError: naming ``path`` and the OS reason; ``path`` is left as it was.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
 
 
 def _fsync_path(path: Path) -> None:
@@ -75,7 +164,11 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    Raises:
+        WriteError: the file cannot be written (names it and the OS reason); ``path`` is as it was.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gannorm.io import fsync_dir
-from gannorm.models.checkpoint import UnsafeCheckpoint, check_plain, safe_load
+from gannorm.io import fsync_dir, write_error
+from gannorm.models.checkpoint import UnreadableCheckpoint, UnsafeCheckpoint, check_plain, safe_load
 
 
 # --- resume checkpoints -----------------------------------------------------------------------
@@ -52,6 +52,10 @@ def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     Raises:
         TypeError: ``state`` holds a value a ``weights_only`` load could not read back
             (:func:`gannorm.models.checkpoint.check_plain`); nothing is written.
+        gannorm.io.WriteError: (an ``OSError``) the file cannot be written, e.g. ``cannot write
+            <directory>/latest.pt: No space left on device (errno 28)``; the temporary file is
+            removed and ``latest.pt`` / ``previous.pt`` are left as they were (a failed rename
+            after the write: at least one of them complete, as after a crash).
     """
     import hashlib
     import io
@@ -59,27 +63,30 @@ def save_resume(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
 
     check_plain(state)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    latest, previous = directory / RESUME_LATEST, directory / RESUME_PREVIOUS
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
     header = RESUME_MAGIC + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{RESUME_LATEST}.", suffix=".tmp", dir=directory)
+    tmp = None
     try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{RESUME_LATEST}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(header)
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        latest, previous = directory / RESUME_LATEST, directory / RESUME_PREVIOUS
         if latest.exists():
             os.replace(latest, previous)
         os.replace(tmp, latest)
-        fsync_dir(directory)
+    except OSError as err:
+        raise write_error(latest, err, tmp) from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return directory / RESUME_LATEST
+    fsync_dir(directory)
+    return latest
 
 
 def read_resume(path: str | os.PathLike) -> dict[str, Any]:
@@ -89,8 +96,9 @@ def read_resume(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no file at ``path``.
         CorruptCheckpoint: bad header, checksum mismatch (truncated or altered), unreadable payload,
-            or a payload holding other objects (``"<path>: not usable: ..."``: an older resume
-            format, or a crafted file).
+            or a payload holding code or other objects (``"<path>: not usable, refused: it holds
+            code (posix.system), which gannorm never runs; ..."``: an older resume format, or a
+            crafted file; nothing in it was run).
     """
     import hashlib
     import io
@@ -107,10 +115,9 @@ def read_resume(path: str | os.PathLike) -> dict[str, Any]:
     try:
         return safe_load(io.BytesIO(payload), path, map_location="cpu")
     except UnsafeCheckpoint as err:
-        reason = str(err).split(": not loaded: ", 1)[-1]
-        raise CorruptCheckpoint(f"{path}: not usable: {reason}") from None
-    except RuntimeError as err:  # safe_load's "<path>: unreadable checkpoint (<reason>)"
-        reason = str(err).split(": unreadable checkpoint ", 1)[-1]
+        raise CorruptCheckpoint(f"{path}: not usable, refused: {err.reason}") from None
+    except UnreadableCheckpoint as err:  # safe_load's "<path>: unreadable checkpoint, corrupt or truncated (<reason>)"
+        reason = str(err).split(": unreadable checkpoint, corrupt or truncated ", 1)[-1]
         raise CorruptCheckpoint(f"{path}: unreadable payload {reason}") from err
 
 
