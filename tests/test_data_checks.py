@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from gannorm.config import ConfigError, check_dataset
 from gannorm.data import prepare
 from gannorm.data.store import StoreError, StoreWriter
 
@@ -21,6 +22,39 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
+# --- 1. toy points that overflow float32 or have no spread -------------------------------------------
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"offset": [1e39, 0]}, "datasets.toy.offset: the points are not finite in float32 (|value| up to 1e+39); "
+                            "expected values within ±3.4e+38"),
+    ({"spread": 1e30}, "datasets.toy.spread: the points are not finite in float32 (|value| up to 7.12e+60)"),
+    ({"spread": 1e200}, "datasets.toy.spread: the points are not finite in float32"),
+    ({"noise": 1e39}, "datasets.toy.noise: the points are not finite in float32"),
+    ({"curvature": 1e38}, "datasets.toy.curvature: the points are not finite in float32"),
+    ({"spread": 1e-300}, "datasets.toy.spread: the points have zero spread along y"),
+    ({"offset": [0, 1e30]}, "datasets.toy.offset: the points have zero spread along y: the offset 1e+30 swamps"),
+    ({"noise": 0, "curvature": 0}, "datasets.toy.noise: the points have zero spread along x"),
+])
+def test_toy_points_that_overflow_or_have_no_spread_are_config_errors_naming_the_key(edit, message):
+    from gannorm.config_files import validate_config
+
+    spec = {"source": "toy2d", **edit}
+    config = {"name": "t", "device": "cpu", "datasets": {"toy": spec},
+              "studies": {"s": {"paper": "johannsmeier", "dataset": "toy", "seeds": [0]}}}
+    validate_config(config)  # the schema lets these through: the check is in check_dataset
+    with pytest.raises(ConfigError) as err:
+        check_dataset("toy", spec)
+    assert message in str(err.value)
+
+
+def test_toy_store_of_bad_points_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"datasets\.toy\.offset: the points are not finite in float32"):
+        prepare("toy", {"source": "toy2d", "offset": [1e39, 0]}, tmp_path / "toy")
+    assert not (tmp_path / "toy").exists() or not any((tmp_path / "toy").iterdir())
+    check_dataset("toy", {"source": "toy2d", "offset": [1e6, -3], "spread": 1e3})  # large but fine
+
+
 # --- 2. a store's statistics are finite; store.json is strict JSON ------------------------------------
 
 
@@ -31,6 +65,16 @@ def test_a_store_with_non_finite_statistics_is_refused_naming_dataset_and_statis
     with pytest.raises(StoreError, match=r"dataset 'broken': statistic 'std' of the training data is not finite"):
         writer.finish(dataset="broken", source={}, test_count=1)
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == []  # nothing left behind
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_toy_store_with_non_finite_statistics_is_refused(tmp_path, monkeypatch):
+    import gannorm.data.toy2d as toy2d
+
+    monkeypatch.setattr(toy2d, "check_points", lambda spec, dataset="toy2d": None, raising=False)  # let them through
+    with pytest.raises(StoreError, match=r"dataset 'toy2d': statistic 'mean' of the training data is not finite"):
+        toy2d.prepare_toy2d({"offset": [1e39, 0]}, tmp_path / "toy")
+    assert not (tmp_path / "toy" / "store.json").exists() and not (tmp_path / "toy" / "points.npy").exists()
 
 
 def test_store_json_is_strict_json(tmp_path):
