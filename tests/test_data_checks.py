@@ -5,10 +5,12 @@ ImageNet class folder without images is skipped out loud (counted, listed, print
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from data_fixtures import make_imagenet
 from gannorm.config import ConfigError, check_dataset
 from gannorm.data import prepare
 from gannorm.data.store import StoreError, StoreWriter
@@ -93,3 +95,33 @@ def test_write_json_strict_refuses_nan_naming_the_file(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+# --- 3. an empty ImageNet class is skipped out loud --------------------------------------------------
+
+
+def test_an_empty_imagenet_class_is_counted_listed_and_printed(tmp_path, capsys):
+    from gannorm.cli import main
+
+    train = make_imagenet(tmp_path, classes=3, per_class=3, corrupt="n00000000/img_01.JPEG")
+    shutil.rmtree(train / "n00000001")
+    (train / "n00000001").mkdir()
+    (train / "n00000001" / "notes.txt").write_text("not an image")
+    spec = {"source": "imagenet", "size": 64, "scale": 4, "resize": False, "test_images": 1,
+            "monitor": "n00000002/img_00.JPEG"}
+    main(["prepare", "--dataset", "sr", "--spec", json.dumps(spec), "--out", str(tmp_path / "out"),
+          "--data-root", str(tmp_path)])
+    meta = strict_json((tmp_path / "out" / "store.json").read_text())
+    # 6 images in the two classes with images, the monitor held out, one corrupt
+    assert meta["count"] == 4 and [s["file"] for s in meta["skipped"]] == ["n00000000/img_01.JPEG"]
+    assert meta["skipped_classes_count"] == 1
+    assert [entry["class"] for entry in meta["skipped_classes"]] == ["n00000001"]
+    assert "no image files" in meta["skipped_classes"][0]["reason"]
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (f"sr: 4 of 5 source items used; 1 unreadable files skipped, 1 class folder without images "
+                    f"skipped (n00000001), listed in {tmp_path / 'out'}/store.json")
+
+
+def test_an_imagenet_store_without_empty_classes_has_no_skipped_classes_key(tmp_path):
+    make_imagenet(tmp_path, classes=2, per_class=2, corrupt=None)
+    spec = {"source": "imagenet", "size": 64, "scale": 4, "resize": False, "test_images": 1, "max_images": 3}
+    store = prepare("sr", spec, tmp_path / "out", tmp_path)
+    assert "skipped_classes" not in store.meta and "skipped_classes_count" not in store.meta
