@@ -125,3 +125,15 @@ def test_an_imagenet_store_without_empty_classes_has_no_skipped_classes_key(tmp_
     spec = {"source": "imagenet", "size": 64, "scale": 4, "resize": False, "test_images": 1, "max_images": 3}
     store = prepare("sr", spec, tmp_path / "out", tmp_path)
     assert "skipped_classes" not in store.meta and "skipped_classes_count" not in store.meta
+
+
+def test_the_default_monitor_passes_over_an_empty_unused_class(tmp_path):
+    train = make_imagenet(tmp_path, classes=3, per_class=2, corrupt=None)
+    shutil.rmtree(train / "n00000001")
+    (train / "n00000001").mkdir()
+    (tmp_path / "imagenet" / "classes.txt").write_text("n00000000\n")
+    spec = {"source": "imagenet", "classes_file": "classes.txt", "size": 64, "scale": 4, "resize": False,
+            "test_images": 1}
+    store = prepare("sr", spec, tmp_path / "out", tmp_path)
+    assert store.meta["monitor"]["source"] == "n00000002/img_00.JPEG"  # the first unused class with images
+    assert "skipped_classes" not in store.meta  # an unused empty class is not a skipped one
