@@ -74,12 +74,18 @@ def _prepare(args: argparse.Namespace) -> None:
 
     store = prepare(args.dataset, args.spec, args.out, args.data_root)
     meta = store.meta
+    empty = [entry["class"] for entry in meta.get("skipped_classes", [])]  # imagenet: class folders without images
     print(f"{args.out}: {meta['count']} items {meta.get('shape', [None])[1:]}, train {meta['split']['train_count']}, "
-          f"test {meta['split']['test_count']}, skipped {meta.get('skipped_count', 0)}")
+          f"test {meta['split']['test_count']}, skipped {meta.get('skipped_count', 0)}"
+          + (f", empty classes skipped {len(empty)}" if empty else ""))
     # The last line is also shown on the console by the prepare rule.
     skipped = int(meta.get("skipped_count", 0))
+    notes = [f"{skipped} unreadable files skipped"] if skipped else []
+    if empty:
+        notes.append(f"{len(empty)} class folder{'s' if len(empty) > 1 else ''} without images skipped "
+                     f"({', '.join(empty[:3])}{', ...' if len(empty) > 3 else ''})")
     print(f"{args.dataset}: {meta['count']} of {meta['count'] + skipped} source items used"
-          + (f"; {skipped} unreadable files skipped, listed in {args.out}/store.json" if skipped else ""))
+          + (f"; {', '.join(notes)}, listed in {args.out}/store.json" if notes else ""))
 
 
 def _train(args: argparse.Namespace) -> None:

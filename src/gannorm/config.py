@@ -386,7 +386,8 @@ def dataset_size(spec: dict[str, Any]) -> int:
 
 
 def check_dataset(name: str, spec: dict[str, Any]) -> None:
-    """Source-specific checks of one dataset entry (keys that apply, sizes, split sizes).
+    """Source-specific checks of one dataset entry (keys that apply, sizes, split sizes; for
+    toy2d, points finite in float32 and with a spread, :func:`gannorm.data.toy2d.check_points`).
 
     Raises:
         ConfigError: naming ``datasets.<name>.<key>`` and what is expected.
@@ -437,5 +438,11 @@ def check_dataset(name: str, spec: dict[str, Any]) -> None:
         test_points = int(spec.get("test_images", 2048))
         if test_points >= points:
             raise ConfigError(f"{key}.test_images: {test_points} held-out points, must be below points ({points})")
+        from gannorm.data.toy2d import check_points
+
+        try:  # draws the points (2 floats each): overflow or zero spread is found before any job runs
+            check_points(spec, name)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     if spec.get("max_images") is not None and test_images >= int(spec["max_images"]):
         raise ConfigError(f"{key}.test_images: {test_images}, must be below max_images ({spec['max_images']})")

@@ -163,14 +163,23 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+def write_json(path: str | os.PathLike, obj: Any, *, allow_nan: bool = True) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically.
 
+    With ``allow_nan=False`` the file is strict JSON: a NaN or infinite float is refused instead of
+    being written as the non-standard ``NaN``/``Infinity`` (finite values are written the same).
+
     Raises:
+        ValueError: ``allow_nan`` is false and ``obj`` holds a non-finite float (the message names
+            ``path``); nothing is written.
         WriteError: the file cannot be written (names it and the OS reason); ``path`` is as it was.
     """
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=allow_nan)
+    except ValueError as err:
+        raise ValueError(f"{path}: not written, {err} (NaN or Infinity is not strict JSON)") from err
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -46,10 +46,12 @@ def _lazy(module: str) -> PrepareFn:
 
 
 def _prepare_toy2d(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path):  # noqa: ARG001
-    """Prepare the 2-D toy points (see :func:`gannorm.data.toy2d.prepare_toy2d`)."""
-    from gannorm.data.toy2d import open_toy2d, prepare_toy2d
+    """Prepare the 2-D toy points (see :func:`gannorm.data.toy2d.prepare_toy2d`); the points are
+    checked first (:func:`gannorm.data.toy2d.check_points`), errors naming ``datasets.<dataset>``."""
+    from gannorm.data.toy2d import check_points, open_toy2d, prepare_toy2d
 
-    prepare_toy2d(spec, out_dir)
+    check_points(spec, dataset)
+    prepare_toy2d(spec, out_dir)  # its sidecar's "dataset" stays "toy2d", as stores already written have it
     return open_toy2d(out_dir)
 
 
@@ -68,6 +70,10 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: str | Path, data_root: 
 
     Raises:
         KeyError: unknown ``source`` (the schema normally rejects it first).
+        StoreError: a statistic of the store is not finite (:func:`gannorm.data.store.check_finite_statistics`).
+        ValueError: toy2d points not finite in float32 or with zero spread, naming the config key
+            (:func:`gannorm.data.toy2d.check_points`); a config value that is not finite (store.json
+            is strict JSON).
     """
     source = spec["source"]
     if source not in SOURCES:
@@ -76,6 +82,6 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: str | Path, data_root: 
     if isinstance(store, Store):  # the config it was prepared from: part of a resume fingerprint
         from gannorm.io import write_json
 
-        write_json(store.directory / "store.json", {**store.meta, "config": spec})
+        write_json(store.directory / "store.json", {**store.meta, "config": spec}, allow_nan=False)
         store = open_store(store.directory)
     return store

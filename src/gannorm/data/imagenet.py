@@ -14,6 +14,8 @@ Selection (deterministic):
 3. with ``max_images`` (19,439 in the paper), candidates are visited in a random order
    (``split_seed``) until ``max_images`` usable images are found; a corrupt file is skipped,
    listed, and replaced by the next candidate. Without ``max_images`` all candidates are used.
+   A class folder with no image file is skipped too, listed in the sidecar's ``skipped_classes``
+   and counted in ``skipped_classes_count`` (both written only when there is such a class).
 
 Each image becomes an aligned pair: the target, ``size`` x ``size`` (288): the image is resized
 so its short side is ``size`` (antialiased bicubic; with ``resize: false`` it is not resized and
@@ -138,8 +140,13 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path) 
     Returns the opened store: ``images`` uint8 ``(N, 3, size, size)`` (targets, 0..255) and
     ``inputs`` uint8 ``(N, 3, size / scale, size / scale)``.
 
+    A used class folder without image files is skipped and listed in the sidecar's
+    ``skipped_classes`` (``[{"class", "reason"}]``) and counted in ``skipped_classes_count`` (both
+    present only when there is one), beside ``skipped`` (unreadable images).
+
     Raises:
-        FileNotFoundError: the folder, a listed class or the monitor file is missing.
+        FileNotFoundError: the folder, a listed class or the monitor file is missing; no used class
+            holds an image file.
         ValueError: ``size`` not divisible by ``scale``; no readable monitor candidate.
         StoreError: no usable images.
     """
@@ -156,7 +163,13 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path) 
     all_classes = list_classes(folder)
     listed = classes_file(spec, data_root)
     used_classes = read_class_list(listed) if listed is not None else all_classes
-    candidates = [f"{cls}/{name}" for cls in used_classes for name in list_images(folder / cls)]
+    images_of = {cls: list_images(folder / cls) for cls in used_classes}
+    # A used class folder without images is skipped like an unreadable image: counted, listed, logged.
+    empty_classes = [{"class": cls, "reason": f"class folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})"}
+                     for cls in used_classes if not images_of[cls]]
+    for entry in empty_classes:
+        log(f"skipped class {entry['class']}/: {entry['reason']}")
+    candidates = [f"{cls}/{name}" for cls in used_classes for name in images_of[cls]]
     if spec.get("monitor"):  # a named monitor image is never a training image
         candidates = [rel for rel in candidates if (folder / rel).resolve() != _monitor_path(spec, folder).resolve()]
     if not candidates:
@@ -200,7 +213,9 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path) 
         taken = set(files) | {s["file"] for s in writer.skipped}
         monitor = _monitor(spec, folder, all_classes, used_classes, candidates, order, taken, size, scale,
                            resize_first, out_dir)
-        log(f"{dataset}: {writer.count} pairs, {len(writer.skipped)} skipped, monitor {monitor['source']}")
+        log(f"{dataset}: {writer.count} pairs, {len(writer.skipped)} skipped"
+            + (f", {len(empty_classes)} empty class folders skipped" if empty_classes else "")
+            + f", monitor {monitor['source']}")
         source = {"name": "imagenet", "homepage": HOMEPAGE, "folder": str(folder), "classes": len(used_classes),
                   "candidates": len(candidates),
                   "selection": ("all images of the used classes" if max_images is None else
@@ -212,6 +227,8 @@ def prepare(dataset: str, spec: dict[str, Any], out_dir: Path, data_root: Path) 
                                           "center_crop" if resize_first else "torchvision center_crop, no resize"),
                           "input_rule": "target resized by 1/scale, antialiased bicubic"},
                  "monitor": monitor, "image_files": files}
+        if empty_classes:  # only then: the sidecars of stores without an empty class stay as they were
+            extra.update(skipped_classes=empty_classes, skipped_classes_count=len(empty_classes))
         return writer.finish(dataset=dataset, source=source, test_count=int(spec.get("test_images", 2000)),
                              split_seed=seed, extra=extra)
 
@@ -230,7 +247,7 @@ def _monitor(spec: dict[str, Any], folder: Path, all_classes: list[str], used_cl
         choices = [_monitor_path(spec, folder)]
         how = "named by the monitor key"
     else:
-        unused = [cls for cls in all_classes if cls not in set(used_classes)]
+        unused = [cls for cls in all_classes if cls not in set(used_classes) and list_images(folder / cls)]
         if unused:
             choices = [Path(unused[0]) / name for name in list_images(folder / unused[0])]
             how = f"first readable image of the first unused class {unused[0]}"

@@ -54,6 +54,20 @@ def _array_record(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
+def check_finite_statistics(dataset: str, statistics: dict[str, Any], where: str = "store.json") -> None:
+    """Refuse a store whose statistics (``mean``, ``std``, ...) are not all finite numbers: they
+    are written to the strict-JSON sidecar and used by training.
+
+    Raises:
+        StoreError: naming the dataset, the statistic and its values.
+    """
+    for name, values in statistics.items():
+        array = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise StoreError(f"dataset {dataset!r}: statistic {name!r} of the training data is not finite "
+                             f"({array.tolist()}); {where} is not written")
+
+
 def split_indices(count: int, test_count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic train/test split of ``count`` images.
 
@@ -172,8 +186,11 @@ class StoreWriter:
         and std are computed over the training images, in [0, 1] scale (``mean``, ``std``) and in
         [-1, 1] scale (``mean_pm1``, ``std_pm1``).
 
+        The sidecar is strict JSON (no ``NaN``/``Infinity``).
+
         Raises:
-            StoreError: no usable image was added.
+            StoreError: no usable image was added; a statistic is not finite (naming the dataset
+                and the statistic; the partial arrays are removed).
         """
         if self.count == 0:
             self.abort()
@@ -196,6 +213,12 @@ class StoreWriter:
         mean = self._sums[:self.count][train].mean(axis=0)
         mean_sq = self._sq_sums[:self.count][train].mean(axis=0)
         std = np.sqrt(np.maximum(mean_sq - mean ** 2, 0.0))
+        try:
+            check_finite_statistics(dataset, {"mean": mean, "std": std, "mean_pm1": 2 * mean - 1, "std_pm1": 2 * std},
+                                    where=str(self.directory / SIDECAR_NAME))
+        except StoreError:
+            self.abort()
+            raise
         sidecar = {
             "format": FORMAT,
             "dataset": dataset,
@@ -227,7 +250,7 @@ class StoreWriter:
         os.replace(self._tmp, self.directory / ARRAY_NAME)
         if self._inputs_tmp is not None:
             os.replace(self._inputs_tmp, self.directory / INPUTS_NAME)
-        write_json(self.directory / SIDECAR_NAME, sidecar)
+        write_json(self.directory / SIDECAR_NAME, sidecar, allow_nan=False)
         return open_store(self.directory)
 
     def abort(self) -> None:

@@ -33,6 +33,12 @@ key                default     meaning
 ``offset``         [0, 0]      added to every point
 =================  ==========  ==============================================================
 
+The points are checked before a store is written and when the config is checked
+(:func:`check_points`): every point finite in float32 (what ``points.npy`` and training hold; an
+``offset`` of 1e39, or a ``spread`` of 1e30 that ``curvature * y**2`` takes past 3.4e38, is an
+error naming that key) and a spread above zero on both axes (an offset that swamps the spread in
+float32 is one too).
+
 Files of a toy store folder: ``points.npy`` (float32 ``(N, 2)``) and ``store.json``, written
 last and atomically, so a folder with a ``store.json`` is complete.
 """
@@ -59,6 +65,10 @@ DEFAULTS: dict[str, Any] = {"points": 4096, "test_images": 2048, "split_seed": 0
                             "curvature": 0.5, "noise": 1.0, "offset": [0.0, 0.0]}
 
 
+#: The largest finite float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 class Toy2DError(RuntimeError):
     """A toy store folder is missing, incomplete or corrupt (the message names the file)."""
 
@@ -80,14 +90,95 @@ def sample_banana(count: int, *, seed: int = 0, spread: float = 1.7, curvature: 
     Raises:
         ValueError: ``count`` < 1, or a negative ``spread``/``noise``.
     """
+    points, _ = _draw(count, seed=seed, spread=spread, curvature=curvature, noise=noise, offset=offset)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite points are check_points' to report
+        return points.astype(np.float32)
+
+
+def _draw(count: int, *, seed: int, spread: float, curvature: float, noise: float,
+          offset: tuple[float, float] | list[float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The float64 points ``(count, 2)`` before the float32 cast, and their parts without the
+    offset (``"y"``: spread * u2, ``"scatter"``: noise * u1, ``"x"``: curvature * y**2 + scatter,
+    ``"u2"``: the draws of y)."""
     if count < 1:
         raise ValueError(f"points must be positive, got {count}")
     if spread < 0 or noise < 0:
         raise ValueError(f"spread and noise must be >= 0, got {spread}, {noise}")
     u = np.random.default_rng(seed).standard_normal((count, 2))
-    y = spread * u[:, 1]
-    x = curvature * y ** 2 + noise * u[:, 0]
-    return (np.stack([x, y], axis=1) + np.asarray(offset, dtype=np.float64)).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = spread * u[:, 1]
+        scatter = noise * u[:, 0]
+        x = curvature * y ** 2 + scatter
+        points = np.stack([x, y], axis=1) + np.asarray(offset, dtype=np.float64)
+    return points, {"x": x, "y": y, "scatter": scatter, "u2": u[:, 1]}
+
+
+def _finite32(values: np.ndarray) -> bool:
+    """Whether every value is finite once cast to float32 (what training computes in)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.asarray(values, dtype=np.float64).astype(np.float32)).all())
+
+
+def _biggest(values: np.ndarray) -> str:
+    """The largest magnitude among ``values`` (NaNs left out), for messages."""
+    magnitudes = np.abs(np.asarray(values, dtype=np.float64))
+    magnitudes = magnitudes[~np.isnan(magnitudes)]
+    return f"{magnitudes.max():.3g}" if magnitudes.size else "nan"
+
+
+def check_points(spec: dict[str, Any], dataset: str = "toy2d") -> None:
+    """Check that the points a toy dataset config draws can be trained on: every point finite in
+    float32 (the dtype of ``points.npy`` and of training, checked after the cast) and a spread
+    (std of the training points) above zero on both axes in float32. Draws the points as
+    :func:`prepare_toy2d` does (cheap: 2 floats a point), so it runs when the config is checked
+    (:func:`gannorm.config.check_dataset`) and again before a store is written.
+
+    Raises:
+        ValueError: naming the config key to change, ``datasets.<dataset>.<key>: ...``, the largest
+            value found and the float32 range (or that the spread is zero); also a ``points``,
+            ``test_images``, ``spread`` or ``noise`` out of range.
+    """
+    from gannorm.data.store import split_indices
+
+    spec = resolved_spec(spec)
+    key = f"datasets.{dataset}"
+    offset = np.asarray(spec["offset"], dtype=np.float64)
+    count, test_count = int(spec["points"]), int(spec["test_images"])
+    points, parts = _draw(count, seed=int(spec["seed"]), spread=float(spec["spread"]),
+                          curvature=float(spec["curvature"]), noise=float(spec["noise"]), offset=spec["offset"])
+    if not _finite32(points):
+        if not _finite32(offset):
+            field, values = "offset", offset
+        elif not _finite32(parts["y"]):
+            field, values = "spread", parts["y"]
+        elif not _finite32(parts["scatter"]):
+            field, values = "noise", parts["scatter"]
+        elif not _finite32(parts["x"]):  # curvature * y0**2: spread's fault if it overflows only at this spread
+            unit = float(spec["curvature"]) * parts["u2"] ** 2
+            field = "curvature" if float(spec["spread"]) == 0 or not _finite32(unit) else "spread"
+            values = parts["x"]
+        else:
+            field, values = "offset", points
+        raise ValueError(f"{key}.{field}: the points are not finite in float32 (|value| up to {_biggest(values)}); "
+                         f"expected values within ±{FLOAT32_MAX:.2g} (spread {spec['spread']:.3g}, curvature "
+                         f"{spec['curvature']:.3g}, noise {spec['noise']:.3g}; x = offset_x + curvature * y0**2 "
+                         f"+ noise * u1, y = offset_y + y0, y0 = spread * u2, u ~ N(0, 1))")
+    train, _ = split_indices(count, test_count, int(spec["split_seed"]))
+    train32 = points[train].astype(np.float32)
+    for axis, name in ((1, "y"), (0, "x")):
+        if train32[:, axis].astype(np.float64).std() > 0:
+            continue
+        unshifted = parts[name][train].astype(np.float32)
+        if unshifted.astype(np.float64).std() > 0:
+            field, why = "offset", (f"the offset {offset[axis]:.3g} swamps the {name} spread in float32 "
+                                    f"(every training {name} is {float(train32[0, axis]):.7g})")
+        elif axis == 1:
+            field, why = "spread", f"spread {spec['spread']:.3g} gives y no spread in float32"
+        else:
+            field, why = "noise", (f"noise {spec['noise']:.3g} and curvature {spec['curvature']:.3g} give x "
+                                   "no spread in float32")
+        raise ValueError(f"{key}.{field}: the points have zero spread along {name}: {why}; expected a std of the "
+                         "training points above zero on both axes")
 
 
 def _sha256(path: Path) -> str:
@@ -103,11 +194,15 @@ def prepare_toy2d(spec: dict[str, Any], out_dir: str | os.PathLike, dataset: str
     "test_indices"}, "spec" (resolved), "points_sha256", "created"}``.
 
     Raises:
-        ValueError: ``test_images`` not in [1, points - 1], or bad distribution parameters.
+        ValueError: ``test_images`` not in [1, points - 1], or bad distribution parameters; points
+            not finite in float32 or with zero spread (:func:`check_points`, naming
+            ``datasets.<dataset>.<key>``), checked before anything is written.
+        StoreError: a statistic (``mean``, ``std``) is not finite (names the dataset and statistic).
     """
-    from gannorm.data.store import split_indices
+    from gannorm.data.store import check_finite_statistics, split_indices
 
     spec = resolved_spec(spec)
+    check_points(spec, dataset)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SIDECAR_NAME).unlink(missing_ok=True)  # never a new array under an old sidecar
@@ -115,17 +210,19 @@ def prepare_toy2d(spec: dict[str, Any], out_dir: str | os.PathLike, dataset: str
     points = sample_banana(count, seed=int(spec["seed"]), spread=float(spec["spread"]),
                            curvature=float(spec["curvature"]), noise=float(spec["noise"]), offset=spec["offset"])
     train, test = split_indices(count, test_count, int(spec["split_seed"]))
+    train_points = points[train].astype(np.float64)
+    mean, std = train_points.mean(axis=0), train_points.std(axis=0)
+    check_finite_statistics(dataset, {"mean": mean, "std": std}, where=str(out_dir / SIDECAR_NAME))
     with atomic_path(out_dir / POINTS_NAME) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, points)
-    train_points = points[train].astype(np.float64)
     sidecar = {"format": FORMAT, "source": "toy2d", "dataset": dataset, "count": count,
-               "mean": train_points.mean(axis=0).tolist(), "std": train_points.std(axis=0).tolist(),
+               "mean": mean.tolist(), "std": std.tolist(),
                "split": {"seed": int(spec["split_seed"]), "train_count": int(len(train)),
                          "test_count": int(len(test)), "test_indices": test.tolist()},
                "spec": spec, "points_sha256": _sha256(out_dir / POINTS_NAME),
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    write_json(out_dir / SIDECAR_NAME, sidecar)
+    write_json(out_dir / SIDECAR_NAME, sidecar, allow_nan=False)
     return out_dir
 
 
