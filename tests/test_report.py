@@ -324,7 +324,7 @@ def test_a_study_over_several_architectures_opens_with_its_claim_by_architecture
     root, _ = written
     table = pd.read_csv(root / "tables" / "cross_architecture_verdicts.csv")
     spec = get_study("cross_architecture")
-    assert list(table.columns) == ["claim", "architecture", "verdict", "ours", "paper"]
+    assert list(table.columns) == ["claim", "architecture", "verdict", "ours", "paper", "source", "study"]
     assert list(zip(table["claim"], table["architecture"])) == [(c.text, a) for c in spec.claims for a in spec.architectures]
     rows = {(c[:2], a): r for c, a, r in zip(table["claim"], table["architecture"], table.to_dict("records"))}
     wn, gn, sn = (c.text[:2] for c in spec.claims)
@@ -350,8 +350,12 @@ def test_section_has_prose_tables_figures_and_bold_verdicts(written):
     assert "\\paragraph{Question (Xiang \\& Li 2017).}" in section  # paper/studies/xiang_li.tex, copied in
     included = set(re.findall(r"\\(?:input|includegraphics(?:\[[^]]*\])?)\{([^}]*)\}", section))
     expected = {f.removesuffix(".tex") for f in FAKE.report_files(STUDY) if f.endswith((".tex", ".pdf"))
-                and not f.startswith("report/")}
+                and not f.startswith("report/") and not f.endswith(("_runs.tex", "_verdicts.tex"))}
     assert included == expected
+    # the per-run rows are in the appendix's part of the study, every table's
+    appendix = (root / "report" / f"runs_{STUDY}.tex").read_text()
+    assert set(re.findall(r"\\input\{([^}]*)\}", appendix)) == {
+        f.removesuffix(".tex") for f in FAKE.report_files(STUDY) if f.endswith("_runs.tex")}
     for claim, word in zip(CLAIMS, VERDICTS):
         assert f"\\item {latex.escape_latex(claim.text)}: \\textbf{{{word}}}" in section, word
     assert "seed 3: weight diverged at iteration 150" in section
@@ -414,7 +418,9 @@ def test_report_pdf_builds_with_latexmk(written):
     assert "Output written on report.pdf" in log and "undefined references" not in log
     assert "t\\_1" in (root / "report" / "meta.tex").read_text()
     provenance = pd.read_csv(root / "report" / "provenance.csv")  # every run of the studies' tables
-    assert len(provenance) == len(GAN_RUNS) + len(WGAN_RUNS) + 2 + 2
+    cross = get_study("cross_architecture")
+    cross_runs = 3 * sum(len(cross.variants_in.get(a, cross.variants)) for a in cross.architectures)
+    assert len(provenance) == len(GAN_RUNS) + len(WGAN_RUNS) + 2 + 2 + cross_runs
     assert list(dict.fromkeys(provenance["study"])) == [STUDY, *OTHERS]
 
 

@@ -113,11 +113,12 @@ class PairResult:
             return "contradicted", ""
         return "inconclusive", "the interval contains zero"
 
-    def text(self) -> str:
+    def text(self, said: str = "") -> str:
         """E.g. ``weight 12.3% lower than vanilla, 95% CI [8.1, 16.0], 3 seeds, paired Wilcoxon
-        p < 0.05 in 3 of 3``."""
+        p < 0.05 in 3 of 3``; a reason already ``said`` (the claim's) is not repeated."""
         if self.n == 0:
-            return f"{self.lower} vs {self.higher}: not measured ({self.verdict()[1]})"
+            why = self.verdict()[1]
+            return f"{self.lower} vs {self.higher}: not measured" + ("" if why in said else f" ({why})")
         unit = "%" if self.relative else ""
         mean = self.mean
         word = "lower" if mean >= 0 else "higher"
@@ -132,8 +133,9 @@ class PairResult:
                     f" (largest p {max(tested):.2g})")
         if self.bounds:
             out += " (lower bounds: " + "; ".join(self.bounds) + ")"
-        if self.unmeasured:
-            out += " (not measured: " + "; ".join(self.unmeasured) + ")"
+        unmeasured = [u for u in self.unmeasured if u not in said]
+        if unmeasured:
+            out += " (not measured: " + "; ".join(unmeasured) + ")"
         return out
 
 
@@ -175,7 +177,7 @@ class Verdict:
             notes.append(f"not run here: {', '.join(self.absent)}")
         out = f"{self.claim.text}: {self.verdict}" + (f" ({'; '.join(notes)})" if notes else "")
         if self.pairs:
-            out += ". Ours: " + "; ".join(p.text() for p in self.pairs)
+            out += ". Ours: " + "; ".join(p.text(self.reason) for p in self.pairs)
         out += "."
         if self.paper_effect:
             out += f" Paper: {self.paper_effect}."

@@ -177,10 +177,11 @@ def verdicts(spec: Study, runs: Sequence[dict[str, Any]], options: ReportOptions
 VERDICT_COLUMNS = ("claim", "architecture", "verdict", "ours", "paper")
 
 
-def verdict_table(results: Sequence[claims_engine.Verdict]) -> "pd.DataFrame":
+def verdict_table(results: Sequence[claims_engine.Verdict], study: str = "") -> "pd.DataFrame":
     """One row per claim and architecture: the claim, the architecture, the verdict (with its
-    reason), our effect per pair (mean, interval, seeds; :meth:`gannorm.report.claims.PairResult.short`)
-    and the source's effect (``-`` where the source did not measure it). Plain text (the CSV)."""
+    reason), our effect per pair (mean, interval, seeds; :meth:`gannorm.report.claims.PairResult.short`),
+    the source's effect (``-`` where the source did not measure it), the claim's source and the
+    ``study``. Plain text (the CSV; the report's opening table is built from every study's)."""
     import pandas as pd
 
     rows = []
@@ -190,14 +191,14 @@ def verdict_table(results: Sequence[claims_engine.Verdict]) -> "pd.DataFrame":
         if v.absent and v.verdict != "not measured":
             ours += f" (not run here: {', '.join(v.absent)})"
         rows.append({"claim": v.claim.text, "architecture": v.architecture or "", "verdict": verdict, "ours": ours,
-                     "paper": v.paper_effect or "-"})
-    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+                     "paper": v.paper_effect or "-", "source": v.claim.source, "study": study})
+    return pd.DataFrame(rows, columns=[*VERDICT_COLUMNS, "source", "study"])
 
 
 def verdict_latex(table: "pd.DataFrame", caption: str, label: str) -> str:
     """The verdict table as a ``longtable`` (:meth:`pandas.io.formats.style.Styler.to_latex`), the claim
     written once per group of architectures."""
-    display = table.copy()
+    display = table[list(VERDICT_COLUMNS)].copy()
     display["claim"] = [escape_latex(c) if i == 0 or c != table["claim"].iloc[i - 1] else ""
                         for i, c in enumerate(table["claim"])]
     for column in ("architecture", "verdict", "ours", "paper"):
@@ -231,12 +232,12 @@ def labelled_by_architecture(runs: Sequence[dict[str, Any]]) -> list[dict[str, A
 def _figure(study: str, name: str, options: ReportOptions) -> str:
     from gannorm.report.figures import FIGURES
 
-    _, width, caption = FIGURES[name]
+    _, width, caption = FIGURES[name]  # bounded in height too: a tall figure keeps all its rows on the page
     caption = caption.replace("{window}", format_number(int(options.running_mean)))
     for key, value in options.as_dict().items():
         caption = caption.replace(f"{{{key}}}", format_number(value))
     return ("\\begin{figure}[htbp]\n\\centering\n"
-            f"\\includegraphics[width={width}]{{figures/{study}_{name}.pdf}}\n"
+            f"\\includegraphics[width={width},height=0.8\\textheight,keepaspectratio]{{figures/{study}_{name}.pdf}}\n"
             f"\\caption{{{caption} (Study \\texttt{{{escape_latex(study)}}}.)}}\n\\label{{fig:{study}-{name}}}\n"
             "\\end{figure}\n")
 
@@ -293,17 +294,21 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     parts.append(setting_paragraph(published, ours))
     text, results = verdicts(spec, runs, options, published)
     parts.append(text)
-    if len(spec.architectures) > 1 and results:  # the section opens with the claim x architecture table
+    if results:  # every claim's verdict: the report's opening table; a section over architectures opens with it
         from gannorm.report.tables import write_table
 
         stem = table_stem(study, "verdicts")
-        table = verdict_table(results)
+        table = verdict_table(results, study)
         caption = (f"Each claim in each architecture (study \\texttt{{{escape_latex(study)}}}): the verdict, our effect "
                    "per compared pair (positive = the claim's direction; mean over seeds, 95\\% Student-t interval, "
                    "Bonferroni-widened for a best-of claim) and the source's own effect where it measured one.")
         write_table(table, verdict_latex(table, caption, f"tab:{stem}"), root / "tables" / f"{stem}.csv",
                     root / "tables" / f"{stem}.tex")
-        parts.insert(1, f"\\input{{tables/{stem}}}\n")
+        if len(spec.architectures) > 1:
+            parts.insert(1, f"\\input{{tables/{stem}}}\n")
+    runs_tex = "".join(f"\\input{{tables/{table_stem(study, t.name)}_runs}}\n" for t in spec.tables)
+    write_text(root / "report" / f"runs_{study}.tex",
+               f"\\subsection{{Study \\texttt{{{escape_latex(study)}}}}}\n" + runs_tex + "\\clearpage\n")
     for name in spec.figures:
         plot_figure(name, shown, root / "figures" / f"{study}_{name}.pdf", options)
         parts.append(_figure(study, name, options))
@@ -311,11 +316,42 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     return results
 
 
+def overview(results_dir: str | os.PathLike, studies: Sequence[str]) -> str:
+    """The report's opening page: every claim of every study (``tables/<study>_verdicts.csv``, written
+    by :func:`write_study`) with its source, the source's effect, ours (effect, interval, seeds), the
+    verdict and the section it is argued in, as one ``longtable`` at 9 pt."""
+    import pandas as pd
+
+    rows = []
+    for study in studies:
+        path = Path(results_dir) / "tables" / f"{table_stem(study, 'verdicts')}.csv"
+        if path.is_file():
+            frame = pd.read_csv(path, keep_default_na=False)
+            several = frame["architecture"].nunique() > 1
+            for row in frame.to_dict("records"):
+                claim = escape_latex(row["claim"]) + (f" (in \\texttt{{{escape_latex(row['architecture'])}}})"
+                                                      if several else "")
+                verdict, _, why = str(row["verdict"]).partition(" (")
+                rows.append(" & ".join([claim, escape_latex(row["source"]), escape_latex(row["paper"]),
+                                        escape_latex(row["ours"]), f"\\textbf{{{escape_latex(verdict)}}}"
+                                        + (f" ({escape_latex(why)}" if why else ""), f"\\ref{{sec:{study}}}"]))
+    head = ("\\section*{Verdicts at a glance}\n\\addcontentsline{toc}{section}{Verdicts at a glance}\n"
+            "Every claim of every study, judged as its section explains (mean effect over seeds, positive = the "
+            "claim's direction, with its 95\\% Student-t interval; Bonferroni-widened for a best-of claim).\n")
+    if not rows:
+        return head + "\n No study declares a claim.\n\\clearpage\n"
+    return (head + "{\\footnotesize\\setlength{\\tabcolsep}{3pt}\n\\begin{longtable}"
+            "{p{3.4cm}p{2.0cm}p{2.9cm}p{3.7cm}p{1.9cm}p{0.6cm}}\n\\toprule\n"
+            "Claim & Source & Source's effect & Ours & Verdict & Sec.\\\\\n\\midrule\n\\endhead\n"
+            + "\\\\\n".join(rows) + "\\\\\n\\bottomrule\n\\end{longtable}}\n\\clearpage\n")
+
+
 def build_pdf(tex: str | os.PathLike, results_dir: str | os.PathLike, studies: Sequence[str],
               out_pdf: str | os.PathLike, run_name: str | None = None, log_lines: int = 60) -> Path:
     """Compile the report with latexmk and copy the PDF atomically to ``out_pdf``.
 
-    Writes ``studies.tex`` (one ``\\input{study_<s>}`` per study), ``meta.tex`` (``\\gannormrun``),
+    Writes ``studies.tex`` (one ``\\input{study_<s>}`` per study), ``verdicts.tex`` (:func:`overview`),
+    ``runs.tex`` (the per-run tables of each study, for the appendix), ``meta.tex`` (``\\gannormrun``),
     the provenance appendix and a copy of ``tex`` into ``<results_dir>/report/`` and runs
     ``latexmk -pdf -interaction=nonstopmode -halt-on-error`` there with ``TEXINPUTS`` = that
     folder, ``results_dir`` and ``tex``'s folder (so ``studies/<paper>.tex`` resolves in ``paper/``).
@@ -334,6 +370,9 @@ def build_pdf(tex: str | os.PathLike, results_dir: str | os.PathLike, studies: S
     if missing:
         raise LatexError("study sections missing (run `python -m gannorm report study` first): " + ", ".join(missing))
     write_text(build_dir / "studies.tex", "".join(f"\\input{{study_{s}}}\n" for s in studies))
+    write_text(build_dir / "verdicts.tex", overview(results_dir, studies))
+    write_text(build_dir / "runs.tex", "".join(f"\\input{{runs_{s}}}\n" for s in studies
+                                               if (build_dir / f"runs_{s}.tex").exists()))
     write_text(build_dir / "meta.tex", f"\\newcommand{{\\gannormrun}}{{{escape_latex(run_name or results_dir.name)}}}\n")
     write_appendix(results_dir, studies, build_dir / "provenance.tex", build_dir / "provenance.csv")
     shutil.copyfile(tex, build_dir / "report.tex")

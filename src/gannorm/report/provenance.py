@@ -47,7 +47,9 @@ def run_dirs_from_tables(results_dir: str | os.PathLike, studies: Sequence[str])
             continue
         for _, row in table[table["kind"] == "run"].iterrows():
             seed = int(row["seed"])
-            matches = sorted((results_dir / "runs" / study).glob(f"*-{row['variant']}/seed{seed}/run.json"))
+            # a study over several architectures labels its rows <architecture>/<variant>
+            arch, _, variant = str(row["variant"]).rpartition("/")
+            matches = sorted((results_dir / "runs" / study).glob(f"{arch or '*'}-{variant}/seed{seed}/run.json"))
             out.extend(m.parent for m in matches[:1])
     return out
 

@@ -9,13 +9,15 @@
 
 The CSV keeps every number at full precision (tidy: a ``kind`` column says ``run``, ``mean``,
 ``std`` or ``published``). The LaTeX is :meth:`pandas.io.formats.style.Styler.to_latex` of a frame
-with a (group, variant, seed) row MultiIndex, shrunk to the line width when wider.
+never scaled: the section shows the per-variant summary beside the published numbers, the appendix
+the per-run rows (``<stem>_runs.tex``), each split into parts of a few columns at 9 pt.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,7 +28,7 @@ from gannorm.report.runs import QUANTITIES, ReportOptions, measure, read_snapsho
 from gannorm.report.text import escape_latex, format_value
 from gannorm.studies import FIDELITY, Published, Table
 
-_GROUPS = {"run": "per run", "mean": "mean ± std over seeds", "published": "published"}
+_GROUPS = {"run": "per run", "mean": "mean ± sd", "published": "published"}
 
 
 def outcome_text(run: dict[str, Any]) -> str:
@@ -130,23 +132,34 @@ def _pm(mean: Any, std: Any, quantity: str | None) -> str:
     return _cell(mean, quantity) + ("" if _cell(std) == "--" else f" $\\pm$ {_cell(std, quantity)}")
 
 
-def _latex(display: pd.DataFrame, caption: str, label: str) -> str:
-    """A ``table`` float around :meth:`Styler.to_latex` of ``display`` (cells already LaTeX)."""
-    body = display.style.to_latex(hrules=True, clines="skip-last;data", multirow_align="t",
-                                  column_format="lll" + "r" * display.shape[1])
-    return ("\\begin{table}[htbp]\n\\centering\n\\small\n"
-            "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n" + body + "}\n"
-            f"\\caption{{{caption}}}\n\\label{{{label}}}\n\\end{{table}}\n")
+#: Value columns per tabular of a summary table and of a per-run table (more are split into parts
+#: below each other, the row labels repeated), and their widths: with the row labels this fits the
+#: text width of the report at \\footnotesize (9 pt in the 11 pt report), so no table is ever scaled.
+PER_PART, RUN_PER_PART = 3, 4
+WIDTH, RUN_WIDTH = "2.5cm", "2.1cm"
+
+
+def _latex(display: pd.DataFrame, caption: str, label: str, per_part: int = PER_PART, width: str = WIDTH) -> str:
+    """A ``table`` float of :meth:`Styler.to_latex` parts of ``display`` (cells already LaTeX): at most
+    ``per_part`` value columns per part (``p{width}``, right-aligned, headers wrap), never scaled."""
+    parts = [display.iloc[:, i:i + per_part] for i in range(0, display.shape[1], per_part)] or [display]
+    column = f">{{\\raggedleft\\arraybackslash}}p{{{width}}}"
+    bodies = [part.style.to_latex(hrules=True, clines="skip-last;data", multirow_align="t",
+                                  column_format="l" * display.index.nlevels + column * part.shape[1])
+              for part in parts]
+    return ("\\begin{table}[htbp]\n\\centering\n\\footnotesize\n" + "\\medskip\n".join(bodies)
+            + f"\\caption{{{caption}}}\n\\label{{{label}}}\n\\end{{table}}\n")
 
 
 def quantity_latex(table: pd.DataFrame, columns: Sequence[str], caption: str, label: str,
-                   published: Published | None = None) -> str:
-    """LaTeX of :func:`quantity_table`: groups per run / mean +- std / published as the first index level."""
+                   published: Published | None = None, runs: bool = False) -> str:
+    """LaTeX of :func:`quantity_table`: the per-variant summary (mean $\\pm$ std over seeds beside the
+    published numbers), or with ``runs`` the per-run rows (for the appendix)."""
     records, index = [], []
     means = table[table["kind"] == "mean"].set_index("variant")
     stds = table[table["kind"] == "std"].set_index("variant")
     for _, row in table.iterrows():
-        if row["kind"] == "std":
+        if row["kind"] == "std" or (row["kind"] == "run") != runs:
             continue
         variant = str(row["variant"])
         if row["kind"] == "run":
@@ -166,16 +179,18 @@ def quantity_latex(table: pd.DataFrame, columns: Sequence[str], caption: str, la
             given = (published.rows.get(variant) or {}) if published else {}
             seed, outcome = escape_latex(str(given.get("label", variant))), "--"
             cells = [_cell(given.get(q), q, 6) for q in columns]
-        index.append((_GROUPS[row["kind"]].replace("±", "$\\pm$"), escape_latex(variant), seed))
+        index.append((escape_latex(variant), seed) if runs else
+                     (_GROUPS[row["kind"]].replace("±", "$\\pm$"), escape_latex(variant), seed))
         records.append([outcome, *cells])
-    headers = ["Outcome"] + [escape_latex(QUANTITIES[q].header or QUANTITIES[q].label) for q in columns]
+    headers = ["Outcome" if runs else "Runs"] + [escape_latex(QUANTITIES[q].header or QUANTITIES[q].label)
+                                                 for q in columns]
     display = pd.DataFrame(records, columns=headers, index=pd.MultiIndex.from_tuples(index))
-    return _latex(display, caption, label)
+    return _latex(display, caption, label, *((RUN_PER_PART, RUN_WIDTH) if runs else (PER_PART, WIDTH)))
 
 
-def snapshot_latex(table: pd.DataFrame, caption: str, label: str, max_columns: int = 8) -> str:
-    """LaTeX of :func:`snapshot_table`: one row per run and per variant, one column per snapshot
-    iteration (at most ``max_columns``, evenly spread, first and last kept)."""
+def snapshot_latex(table: pd.DataFrame, caption: str, label: str, max_columns: int = 8, runs: bool = False) -> str:
+    """LaTeX of :func:`snapshot_table`: one row per variant (with ``runs``: per run), one column per
+    snapshot iteration (at most ``max_columns``, evenly spread, first and last kept)."""
     if table.empty:
         return ("\\begin{table}[htbp]\n\\centering\nNo snapshots were saved.\n"
                 f"\\caption{{{caption}}}\n\\label{{{label}}}\n\\end{{table}}\n")
@@ -185,8 +200,8 @@ def snapshot_latex(table: pd.DataFrame, caption: str, label: str, max_columns: i
         iterations = [iterations[i] for i in sorted(set(picks.tolist()))]
     kept = table[table["iteration"].isin(iterations)]
     records, index = [], []
-    for (kind, variant, seed), group in kept[kept["kind"] != "std"].groupby(["kind", "variant", "seed"],
-                                                                              sort=False, dropna=False):
+    shown = kept[kept["kind"] == "run"] if runs else kept[kept["kind"] == "mean"]
+    for (kind, variant, seed), group in shown.groupby(["kind", "variant", "seed"], sort=False, dropna=False):
         values = group.set_index("iteration")["w1"]
         if kind == "mean":
             std = kept[(kept["kind"] == "std") & (kept["variant"] == variant)].set_index("iteration")["w1"]
@@ -194,11 +209,11 @@ def snapshot_latex(table: pd.DataFrame, caption: str, label: str, max_columns: i
             seed_text = "all"
         else:
             cells, seed_text = [_cell(values.get(it)) for it in iterations], str(seed)
-        index.append((_GROUPS[kind].replace("±", "$\\pm$"), escape_latex(str(variant)), seed_text))
+        index.append((escape_latex(str(variant)), seed_text))
         records.append(cells)
     display = pd.DataFrame(records, columns=[f"{int(it):,}" for it in iterations],
                            index=pd.MultiIndex.from_tuples(index))
-    return _latex(display, caption, label)
+    return _latex(display, caption, label, *((RUN_PER_PART + 1, RUN_WIDTH) if runs else (PER_PART + 1, WIDTH)))
 
 
 def write_table(table: pd.DataFrame, latex: str, csv_path: str | os.PathLike, tex_path: str | os.PathLike) -> None:
@@ -212,23 +227,31 @@ def write_table(table: pd.DataFrame, latex: str, csv_path: str | os.PathLike, te
 def write_study_table(spec: Table, study: str, runs: Sequence[dict[str, Any]], options: ReportOptions,
                       published: Published | None, csv_path: str | os.PathLike, tex_path: str | os.PathLike,
                       label: str) -> pd.DataFrame:
-    """Build one :class:`gannorm.studies.Table` of a study and write it (CSV + LaTeX).
+    """Build one :class:`gannorm.studies.Table` of a study and write it: the CSV (every row), the
+    section's LaTeX (per-variant summary) at ``tex_path`` and the per-run LaTeX for the appendix
+    beside it (``<stem>_runs.tex``, label ``<label>-runs``).
 
     Returns:
         The tidy table written.
     """
     name = escape_latex(study)
+    runs_path = Path(tex_path).with_name(f"{Path(tex_path).stem}_runs.tex")
     if spec.snapshots:
         table = snapshot_table(runs)
         caption = (f"Wasserstein-1 distance between the generated and the training data's pixel histograms at "
                    f"each snapshot (study \\texttt{{{name}}}; mean over colour channels, [0, 1] pixel units: 0 = "
-                   "the same histogram).")
-        write_table(table, snapshot_latex(table, caption, label, options.max_snapshots), csv_path, tex_path)
+                   "the same histogram)")
+        write_table(table, snapshot_latex(table, caption + ": mean $\\pm$ std over seeds; per run in "
+                                          f"Table~\\ref{{{label}-runs}}.", label, options.max_snapshots),
+                    csv_path, tex_path)
+        with atomic_path(runs_path) as tmp:
+            tmp.write_text(snapshot_latex(table, caption + ", per run.", f"{label}-runs", options.max_snapshots,
+                                          runs=True))
         return table
     columns = (*spec.columns, *measured_columns(runs, spec.optional, options))
     table = quantity_table(runs, columns, options, published)
     units = "; ".join(f"{QUANTITIES[q].label}: {QUANTITIES[q].unit}" for q in columns if QUANTITIES[q].unit)
-    caption = (f"Study \\texttt{{{name}}}: per run, mean $\\pm$ sample standard deviation over the seeds measured "
+    caption = (f"Study \\texttt{{{name}}}: mean $\\pm$ sample standard deviation over the seeds measured "
                f"(a diverged run has no numbers), and the published numbers where the paper gives them. "
                f"Units: {escape_latex(units)}.")
     if published is not None and (table["kind"] == "published").any():
@@ -237,7 +260,12 @@ def write_study_table(spec: Table, study: str, runs: Sequence[dict[str, Any]], o
     if any(q in columns for q in FIDELITY):
         caption += (" IS, FID, KID (Salimans et al. 2016; Heusel et al. 2017; Binkowski et al. 2018; torch-fidelity):"
                     " generated samples vs the store's test images; IS higher is better, FID and KID lower.")
-    write_table(table, quantity_latex(table, columns, caption, label, published), csv_path, tex_path)
+    write_table(table, quantity_latex(table, columns, caption + f" Per run: Table~\\ref{{{label}-runs}}.", label,
+                                      published), csv_path, tex_path)
+    with atomic_path(runs_path) as tmp:
+        tmp.write_text(quantity_latex(table, columns, f"Study \\texttt{{{name}}}, per run (summary: "
+                                      f"Table~\\ref{{{label}}}). Units: {escape_latex(units)}.", f"{label}-runs",
+                                      runs=True))
     return table
 
 

@@ -203,12 +203,15 @@ class Study:
 
     def report_files(self, name: str) -> list[str]:
         """Every file (relative to ``results/<run name>``) the report job of the config's study
-        ``name`` writes: ``tables/<name>[_<table>].{csv,tex}`` (the ``results`` table has no suffix;
-        ``verdicts``: the claim x architecture table of a study over several architectures),
+        ``name`` writes: ``tables/<name>[_<table>].{csv,tex}`` and ``..._runs.tex`` (the ``results``
+        table has no suffix; ``_runs``: its per-run rows, for the appendix; ``verdicts``: every claim's
+        verdict, per architecture), ``report/runs_<name>.tex`` (the appendix's inputs),
         ``figures/<name>_<figure>.pdf`` and ``report/study_<name>.tex``."""
-        out = [f"tables/{table_stem(name, t.name)}.{ext}" for t in self.tables for ext in ("csv", "tex")]
-        if len(self.architectures) > 1 and self.claims:  # the claim x architecture verdict table
+        out = [f"tables/{table_stem(name, t.name)}{part}" for t in self.tables
+               for part in (".csv", ".tex", "_runs.tex")]
+        if self.claims:  # every claim's verdict (the report's opening table; a section's own over architectures)
             out += [f"tables/{table_stem(name, 'verdicts')}.{ext}" for ext in ("csv", "tex")]
+        out.append(f"report/runs_{name}.tex")  # the study's per-run tables, for the appendix
         return out + [f"figures/{name}_{f}.pdf" for f in self.figures] + [f"report/study_{name}.tex"]
 
     def published_for(self, dataset: str | None) -> Published | None:
