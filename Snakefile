@@ -50,22 +50,25 @@ include: "workflow/rules/report.smk"
 
 # The fork server (config fork_server, CPU only; gannorm.forkserver): started before the first job,
 # stopped at the end. Jobs find it through GANNORM_FORK_SERVER in their environment and run in their
-# own processes when it is not there.
+# own processes when it is not there: also when it cannot be used (its socket folder refused, or it
+# does not start), which one warning says; the workflow never stops for it.
 if config.get("fork_server") and config["device"] == "cpu" and not workflow.non_local_exec_or_dryrun:
     from gannorm import forkserver
 
-    FORK_SERVER = str(forkserver.socket_path(f"{os.getcwd()}:{RESULTS}"))
+    FORK_SERVER = forkserver.usable_socket(f"{os.getcwd()}:{RESULTS}")
 
     onstart:
         os.makedirs(f"{RESULTS}/logs", exist_ok=True)
-        if forkserver.start(FORK_SERVER, idle_exit=60, log=f"{RESULTS}/logs/fork_server.log"):
-            os.environ["GANNORM_FORK_SERVER"] = FORK_SERVER
+        if FORK_SERVER and forkserver.start(FORK_SERVER, idle_exit=60, log=f"{RESULTS}/logs/fork_server.log"):
+            os.environ["GANNORM_FORK_SERVER"] = str(FORK_SERVER)
 
     onsuccess:
-        forkserver.stop(FORK_SERVER)
+        if FORK_SERVER:
+            forkserver.stop(FORK_SERVER)
 
     onerror:
-        forkserver.stop(FORK_SERVER)
+        if FORK_SERVER:
+            forkserver.stop(FORK_SERVER)
 
 
 rule all:

@@ -9,18 +9,29 @@ config ``fork_server: true`` (device ``cpu`` only) the workflow starts :func:`se
 
 * the job sends its arguments, working directory and environment, and passes its stdin, stdout
   and stderr (so its log file) over a Unix socket; the server forks a child that runs exactly
-  :func:`gannorm.cli.main` with them and sends back the exit status, which the job exits with;
+  :func:`gannorm.cli.main` with them and sends back the exit status, which the job exits with; a
+  child killed by a signal (the server reaps it and sends its wait status) makes the job say so and
+  exit with 128 + the signal's number, as a shell reports a killed command;
 * SIGTERM and SIGINT to the job are forwarded to the child (a training run then writes its resume
   checkpoint, as in its own process); if the job's process dies, the child gets SIGTERM;
-* without a reachable server (not started, stopped, on another node) the job runs in its own
-  process as always. The server only saves time: results are the same bits
-  (``tests/test_forkserver.py``).
+* without a usable server the job runs in its own process as always: not started, stopped, on
+  another node, or not answering within :data:`REPLY_TIMEOUT` seconds (the job then says so in its
+  log; a child the server forks after the job gave up sees it gone and exits without running).
+  The workflow does not stop for it either: a refused socket folder (:func:`usable_socket`) or a
+  server that does not start (:func:`start`) gives one warning, and every job runs in its own
+  process. The server only saves time: results are the same bits (``tests/test_forkserver.py``).
 
 Safety: the socket is in a directory only its user can enter (``$XDG_RUNTIME_DIR/gannorm`` or
 ``/tmp/gannorm-<uid>``, created 0700; refused when owned by another user or not a directory) and
 the server serves only connections from its own user id (``SO_PEERCRED``). It runs nothing but
-:func:`gannorm.cli.main`'s ``train`` and ``evaluate``. It exits after ``idle_exit`` seconds with no
-job, and on SIGTERM.
+:func:`gannorm.cli.main`'s ``train`` and ``evaluate``. One connection cannot hold it up: it reads
+every request without blocking (``selectors``) and drops one not complete within
+:data:`REQUEST_TIMEOUT` seconds. It exits after ``idle_exit`` seconds with no job, and on SIGTERM.
+:func:`stop` signals only the server itself: ``<socket>.pid`` holds its pid and its start time
+(``/proc/<pid>/stat``), and the pid is signalled only while that process has this start time and
+the command line ``... -m gannorm.forkserver <socket> ...``; a stale pid file (a server killed
+with SIGKILL, its pid reused by another process) is removed, with the dead server's socket, and
+nothing is signalled.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import selectors
 import signal
 import socket
 import stat
@@ -44,7 +56,22 @@ ENV_SOCKET = "GANNORM_FORK_SERVER"
 ENV_STARTED = "GANNORM_JOB_STARTED"
 #: Subcommands a server runs (everything else runs in the job's own process).
 COMMANDS = ("train", "evaluate")
+#: Seconds a job waits for the server to accept its request and fork (then it runs itself).
+REPLY_TIMEOUT = 10.0
+#: Seconds the server waits for a connection's complete request (then drops it).
+REQUEST_TIMEOUT = 10.0
+_MAX_REQUEST = 16 << 20
 _HEADER = struct.Struct("!I")
+_warned = False
+
+
+def _warn_once(message: str) -> None:
+    """One warning per process that the fork server is not used (jobs run in their own processes)."""
+    global _warned
+    if not _warned:
+        _warned = True
+        print(f"gannorm fork server: not used: {message}; every job runs in its own process", file=sys.stderr,
+              flush=True)
 
 
 def socket_dir() -> Path:
@@ -69,6 +96,16 @@ def socket_dir() -> Path:
 def socket_path(key: str) -> Path:
     """The socket of the server for ``key`` (e.g. the workflow's folder and results folder)."""
     return socket_dir() / f"fork-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+
+
+def usable_socket(key: str) -> Path | None:
+    """:func:`socket_path`, or ``None`` with one warning (the folder and why) when its folder is refused
+    or cannot be made: the workflow then runs every job in its own process instead of stopping."""
+    try:
+        return socket_path(key)
+    except OSError as err:
+        _warn_once(str(err))
+        return None
 
 
 def _send(conn: socket.socket, message: dict, fds: Sequence[int] = ()) -> None:
@@ -98,29 +135,43 @@ def _recv(conn: socket.socket, maxfds: int = 0) -> tuple[dict | None, list[int]]
     return json.loads(buffer[:size]), fds
 
 
+def _parse(buffer: bytes) -> dict | None:
+    """The request in ``buffer`` once it is complete, else ``None``."""
+    if len(buffer) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(buffer[:_HEADER.size])
+    if len(buffer) < _HEADER.size + size:
+        return None
+    return json.loads(buffer[_HEADER.size:_HEADER.size + size])
+
+
 # --- the job's side ---------------------------------------------------------------------------
 
 def run_via_server(path: str | os.PathLike, argv: Sequence[str]) -> int | None:
     """Run ``python -m gannorm <argv>`` in a child of the server at ``path``; return its exit status,
-    or ``None`` (run it here instead) when no server answers there."""
+    or ``None`` (run it here instead) when no server answers there within :data:`REPLY_TIMEOUT`."""
     if not argv or argv[0] not in COMMANDS:
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(path))
-    except OSError:
-        conn.close()
-        return None
+    conn.settimeout(REPLY_TIMEOUT)
     env = {k: v for k, v in os.environ.items() if k != ENV_SOCKET}
     env.setdefault(ENV_STARTED, repr(time.time() - _process_age()))
     try:
+        conn.connect(str(path))
         _send(conn, {"argv": list(argv), "cwd": os.getcwd(), "env": env}, [0, 1, 2])
         reply, _ = _recv(conn)
-    except OSError:
+        if reply is not None and "pid" in reply:
+            conn.sendall(b"g")  # from here on the child runs the job; before it, it exits unrun
+    except socket.timeout:
+        print(f"gannorm fork server: no answer from {path} within {REPLY_TIMEOUT:g} s; the job runs in its own "
+              "process", file=sys.stderr, flush=True)
+        reply = None
+    except OSError:  # no server there (not started, stopped) or it went away
         reply = None
     if reply is None or "pid" not in reply:  # the server refused or went away before forking
         conn.close()
         return None
+    conn.settimeout(None)
     child = int(reply["pid"])
 
     def forward(signum, _frame) -> None:  # noqa: ANN001
@@ -137,10 +188,19 @@ def run_via_server(path: str | os.PathLike, argv: Sequence[str]) -> int | None:
             break
         except InterruptedError:
             continue
+        except OSError:
+            reply = None
+            break
     conn.close()
     if reply is None or "exit" not in reply:
         print(f"gannorm fork server: the job's process {child} ended without an exit status", file=sys.stderr)
         return 1
+    if reply.get("signal"):
+        try:
+            name = signal.Signals(int(reply["signal"])).name
+        except ValueError:
+            name = f"signal {reply['signal']}"
+        print(f"gannorm fork server: the job's process {child} was killed by {name}", file=sys.stderr)
     return int(reply["exit"])
 
 
@@ -175,6 +235,9 @@ def _child(conn: socket.socket, message: dict, fds: list[int]) -> None:
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        _send(conn, {"pid": os.getpid()})
+        if conn.recv(1) != b"g":  # the job gave up waiting (REPLY_TIMEOUT) and runs itself: not here too
+            return
         for target, fd in zip((0, 1, 2), fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -182,7 +245,6 @@ def _child(conn: socket.socket, message: dict, fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(message["env"])
         sys.argv = ["gannorm", *message["argv"]]
-        _send(conn, {"pid": os.getpid()})
 
         def watch() -> None:  # the job's process died (EOF): stop as a killed job would
             try:
@@ -208,6 +270,10 @@ def _child(conn: socket.socket, message: dict, fds: list[int]) -> None:
 
             traceback.print_exc()
             code = 1
+    except BaseException:  # noqa: BLE001  - before the job ran (it went away, or its folder is gone)
+        import traceback
+
+        traceback.print_exc()
     finally:
         done.set()
         try:
@@ -217,6 +283,38 @@ def _child(conn: socket.socket, message: dict, fds: list[int]) -> None:
         except (OSError, ValueError):
             pass
         os._exit(code)
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot, ``/proc/<pid>/stat`` field 22)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+        return data[data.rindex(b")") + 2:].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _status_message(status: int) -> dict:
+    """The exit message the server sends a job for its child's wait status."""
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        return {"exit": 128 + signum, "signal": signum}
+    return {"exit": os.waitstatus_to_exitcode(status)}
+
+
+class _Pending:
+    """A connection whose request is not complete yet (bytes, passed file descriptors, deadline)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.fds: list[int] = []
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+
+    def close(self, conn: socket.socket) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        conn.close()
 
 
 def serve(path: str | os.PathLike, idle_exit: float = 600.0) -> None:
@@ -231,81 +329,210 @@ def serve(path: str | os.PathLike, idle_exit: float = 600.0) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     os.chmod(path, 0o600)
+    bound = os.stat(path).st_ino
     listener.listen(64)
-    listener.settimeout(1.0)
+    listener.setblocking(False)
     pid_file = path.with_suffix(".pid")
-    pid_file.write_text(f"{os.getpid()}\n")
+    pid_line = f"{os.getpid()} {_start_time(os.getpid())}\n"
+    written = pid_file.with_suffix(f".pid.{os.getpid()}")
+    written.write_text(pid_line)
+    os.replace(written, pid_file)  # complete when it appears: a half-written file would look stale
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    children: set[int] = set()
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    pending: dict[socket.socket, _Pending] = {}
+    children: dict[int, socket.socket] = {}  # each child's connection, for its wait status
     last = time.monotonic()
-    try:
-        while not stop.is_set():
-            for pid in list(children):
-                try:
-                    if os.waitpid(pid, os.WNOHANG)[0]:
-                        children.discard(pid)
-                except ChildProcessError:
-                    children.discard(pid)
-            if children:
-                last = time.monotonic()
-            elif time.monotonic() - last > idle_exit:
-                break
+
+    def drop(conn: socket.socket) -> None:
+        selector.unregister(conn)
+        pending.pop(conn).close(conn)
+
+    def accept() -> None:
+        while True:
             try:
                 conn, _ = listener.accept()
-            except (socket.timeout, InterruptedError):
+            except (BlockingIOError, InterruptedError):
+                return
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[1] != os.getuid():
+                conn.close()
                 continue
-            last = time.monotonic()
-            conn.settimeout(None)
-            with conn:
-                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-                _pid, uid, _gid = struct.unpack("3i", creds)
-                message, fds = _recv(conn, maxfds=3)
-                if uid != os.getuid() or message is None or len(fds) != 3 or \
-                        (message.get("argv") or [None])[0] not in COMMANDS:
-                    for fd in fds:
-                        os.close(fd)
-                    continue
-                pid = os.fork()
-                if pid == 0:
-                    listener.close()
-                    _child(conn, message, fds)
-                children.add(pid)
-                for fd in fds:
-                    os.close(fd)
+            conn.setblocking(False)
+            pending[conn] = _Pending()
+            selector.register(conn, selectors.EVENT_READ)
+
+    def read(conn: socket.socket) -> None:
+        state = pending[conn]
+        try:
+            chunk, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk, fds = b"", []
+        state.fds += fds
+        state.buffer += chunk
+        try:
+            message = _parse(state.buffer) if chunk and len(state.buffer) <= _MAX_REQUEST else None
+        except ValueError:
+            chunk = b""
+        if not chunk or len(state.buffer) > _MAX_REQUEST:
+            drop(conn)
+            return
+        if message is None:
+            return
+        selector.unregister(conn)
+        fds = pending.pop(conn).fds
+        if len(fds) != 3 or not isinstance(message, dict) or (message.get("argv") or [None])[0] not in COMMANDS:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
+        conn.setblocking(True)
+        pid = os.fork()
+        if pid == 0:
+            listener.close()
+            selector.close()
+            for other, other_state in pending.items():
+                other_state.close(other)
+            for other in children.values():
+                other.close()
+            _child(conn, message, fds)
+        children[pid] = conn
+        for fd in fds:
+            os.close(fd)
+
+    try:
+        while not stop.is_set():
+            for pid, conn in list(children.items()):
+                try:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done, status = pid, None
+                if done:
+                    del children[pid]
+                    try:  # the job takes the first exit message: the child's own, or this one
+                        if status is not None:
+                            conn.settimeout(1.0)
+                            _send(conn, _status_message(status))
+                    except OSError:
+                        pass
+                    conn.close()
+            now = time.monotonic()
+            for conn in [c for c, state in pending.items() if state.deadline < now]:
+                drop(conn)
+            if children or pending:
+                last = now
+            elif now - last > idle_exit:
+                break
+            for key, _events in selector.select(timeout=0.5):
+                if key.fileobj is listener:
+                    accept()
+                    last = time.monotonic()
+                elif key.fileobj in pending:
+                    read(key.fileobj)
     finally:
         listener.close()
-        for leftover in (path, pid_file):
-            if leftover.exists():
-                leftover.unlink()
+        for conn, state in list(pending.items()):
+            state.close(conn)
+        for conn in children.values():
+            conn.close()
+        try:
+            if pid_file.read_text() == pid_line:
+                pid_file.unlink()
+        except OSError:
+            pass
+        try:
+            if os.stat(path).st_ino == bound:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _answers(path: Path, timeout: float = 1.0) -> bool:
+    """Whether a server listens at ``path`` (a connection is accepted)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def start(path: str | os.PathLike, idle_exit: float = 600.0, wait: float = 60.0, log: str | None = None) -> bool:
     """Start :func:`serve` in a new session (for the Snakefile's ``onstart``); wait until it listens.
-    Returns whether it did within ``wait`` seconds (jobs run in their own processes otherwise)."""
+    Returns whether it did within ``wait`` seconds; if not (or it could not start, or exited), one
+    warning says so and jobs run in their own processes."""
     import subprocess
 
     path = Path(path)
-    out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the server process
-    subprocess.Popen([sys.executable, "-m", "gannorm.forkserver", str(path), str(idle_exit)],
-                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                     env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    stop(path)  # a server of an earlier run still listening there (verified; a stale pid file is removed)
+    try:
+        out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the server process
+        process = subprocess.Popen([sys.executable, "-m", "gannorm.forkserver", str(path), str(idle_exit)],
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    except OSError as err:
+        _warn_once(f"the server could not start: {err}")
+        return False
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if path.exists():
+        if process.poll() is not None:
+            _warn_once(f"the server at {path} exited with status {process.returncode}"
+                       + (f" (see {log})" if log else ""))
+            return False
+        if _server_pid(path) == process.pid and _answers(path):
             return True
         time.sleep(0.1)
+    _warn_once(f"the server at {path} did not answer within {wait:g} s" + (f" (see {log})" if log else ""))
     return False
 
 
-def stop(path: str | os.PathLike) -> None:
-    """Ask the server at ``path`` to exit (SIGTERM to the pid in ``<socket>.pid``), if it runs; the
-    children of jobs still running finish."""
-    pid_file = Path(path).with_suffix(".pid")
+def _server_pid(path: str | os.PathLike) -> int | None:
+    """The pid in ``<socket>.pid`` if that process is the server of ``path`` now (the start time the
+    file records, and the command line ``... -m gannorm.forkserver <path>``); a stale file (the
+    process is gone or another one has its pid) is removed, and with it a socket nobody listens on."""
+    path = Path(path)
+    pid_file = path.with_suffix(".pid")
     try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-    except (OSError, ValueError):
+        text = pid_file.read_text()
+    except OSError:
+        return None
+    fields = text.split()
+    try:
+        pid, started = int(fields[0]), fields[1]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (ValueError, IndexError, OSError):
+        cmdline, pid, started = [], None, None
+    want = [b"-m", b"gannorm.forkserver", os.fsencode(str(path))]
+    ours = pid is not None and _start_time(pid) == started and any(
+        cmdline[i:i + len(want)] == want for i in range(len(cmdline)))
+    if ours:
+        return pid
+    try:
+        if pid_file.read_text() == text:
+            pid_file.unlink()
+        if path.exists() and not _answers(path):
+            path.unlink()
+    except OSError:
         pass
+    return None
+
+
+def stop(path: str | os.PathLike) -> None:
+    """Ask the server at ``path`` to exit (SIGTERM), if it runs: only the process ``<socket>.pid``
+    names and :func:`_server_pid` proves to be that server; a stale pid file is removed and nothing
+    is signalled. The children of jobs still running finish."""
+    pid = _server_pid(path)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
