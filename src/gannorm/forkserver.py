@@ -50,6 +50,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from gannorm.forkserver_control import _server_pid, _start_time, start, stop  # noqa: F401 - the control side
+
 #: Environment variable naming the server's socket; set by the Snakefile when the server runs.
 ENV_SOCKET = "GANNORM_FORK_SERVER"
 #: Environment variable with the job's start (Unix time), so a forked job times its own start-up.
@@ -285,15 +287,6 @@ def _child(conn: socket.socket, message: dict, fds: list[int]) -> None:
         os._exit(code)
 
 
-def _start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot, ``/proc/<pid>/stat`` field 22)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-        return data[data.rindex(b")") + 2:].split()[19].decode()
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _status_message(status: int) -> dict:
     """The exit message the server sends a job for its child's wait status."""
     if os.WIFSIGNALED(status):
@@ -446,91 +439,6 @@ def serve(path: str | os.PathLike, idle_exit: float = 600.0) -> None:
         try:
             if os.stat(path).st_ino == bound:
                 path.unlink()
-        except OSError:
-            pass
-
-
-def _answers(path: Path, timeout: float = 1.0) -> bool:
-    """Whether a server listens at ``path`` (a connection is accepted)."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(timeout)
-    try:
-        probe.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-
-
-def start(path: str | os.PathLike, idle_exit: float = 600.0, wait: float = 60.0, log: str | None = None) -> bool:
-    """Start :func:`serve` in a new session (for the Snakefile's ``onstart``); wait until it listens.
-    Returns whether it did within ``wait`` seconds; if not (or it could not start, or exited), one
-    warning says so and jobs run in their own processes."""
-    import subprocess
-
-    path = Path(path)
-    stop(path)  # a server of an earlier run still listening there (verified; a stale pid file is removed)
-    try:
-        out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the server process
-        process = subprocess.Popen([sys.executable, "-m", "gannorm.forkserver", str(path), str(idle_exit)],
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-    except OSError as err:
-        _warn_once(f"the server could not start: {err}")
-        return False
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _warn_once(f"the server at {path} exited with status {process.returncode}"
-                       + (f" (see {log})" if log else ""))
-            return False
-        if _server_pid(path) == process.pid and _answers(path):
-            return True
-        time.sleep(0.1)
-    _warn_once(f"the server at {path} did not answer within {wait:g} s" + (f" (see {log})" if log else ""))
-    return False
-
-
-def _server_pid(path: str | os.PathLike) -> int | None:
-    """The pid in ``<socket>.pid`` if that process is the server of ``path`` now (the start time the
-    file records, and the command line ``... -m gannorm.forkserver <path>``); a stale file (the
-    process is gone or another one has its pid) is removed, and with it a socket nobody listens on."""
-    path = Path(path)
-    pid_file = path.with_suffix(".pid")
-    try:
-        text = pid_file.read_text()
-    except OSError:
-        return None
-    fields = text.split()
-    try:
-        pid, started = int(fields[0]), fields[1]
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (ValueError, IndexError, OSError):
-        cmdline, pid, started = [], None, None
-    want = [b"-m", b"gannorm.forkserver", os.fsencode(str(path))]
-    ours = pid is not None and _start_time(pid) == started and any(
-        cmdline[i:i + len(want)] == want for i in range(len(cmdline)))
-    if ours:
-        return pid
-    try:
-        if pid_file.read_text() == text:
-            pid_file.unlink()
-        if path.exists() and not _answers(path):
-            path.unlink()
-    except OSError:
-        pass
-    return None
-
-
-def stop(path: str | os.PathLike) -> None:
-    """Ask the server at ``path`` to exit (SIGTERM), if it runs: only the process ``<socket>.pid``
-    names and :func:`_server_pid` proves to be that server; a stale pid file is removed and nothing
-    is signalled. The children of jobs still running finish."""
-    pid = _server_pid(path)
-    if pid is not None:
-        try:
-            os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
 
