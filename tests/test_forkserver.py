@@ -255,7 +255,9 @@ def test_a_refused_socket_folder_gives_one_warning_and_no_server(tmp_path, monke
     (loose / "gannorm").mkdir(parents=True)
     os.chmod(loose / "gannorm", 0o755)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(loose))
-    monkeypatch.setattr(forkserver, "_warned", False)
+    from gannorm import forkserver_control
+
+    monkeypatch.setattr(forkserver_control, "_warned", False)
     assert forkserver.usable_socket("a") is None
     assert forkserver.usable_socket("b") is None
     err = capsys.readouterr().err
@@ -303,7 +305,9 @@ def test_a_server_that_does_not_answer_lets_the_job_run_itself(private_dir, monk
 
 
 def test_a_server_that_cannot_start_gives_one_warning(private_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(forkserver, "_warned", False)
+    from gannorm import forkserver_control
+
+    monkeypatch.setattr(forkserver_control, "_warned", False)
     log = tmp_path / "server.log"
     # not in the private socket folder: the server refuses to serve there and exits
     assert not forkserver.start(tmp_path / "elsewhere.sock", idle_exit=5, wait=120, log=str(log))

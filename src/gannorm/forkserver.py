@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from gannorm.forkserver_control import _server_pid, _start_time, start, stop  # noqa: F401 - the control side
+from gannorm.forkserver_control import _server_pid, _start_time, _warn_once, start, stop  # noqa: F401 - the control side
 
 #: Environment variable naming the server's socket; set by the Snakefile when the server runs.
 ENV_SOCKET = "GANNORM_FORK_SERVER"
@@ -64,18 +64,6 @@ REPLY_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0
 _MAX_REQUEST = 16 << 20
 _HEADER = struct.Struct("!I")
-_warned = False
-
-
-def _warn_once(message: str) -> None:
-    """One warning per process that the fork server is not used (jobs run in their own processes)."""
-    global _warned
-    if not _warned:
-        _warned = True
-        print(f"gannorm fork server: not used: {message}; every job runs in its own process", file=sys.stderr,
-              flush=True)
-
-
 def socket_dir() -> Path:
     """The per-user folder of the sockets, created 0700.
 

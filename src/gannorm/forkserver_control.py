@@ -13,10 +13,16 @@ import time
 from pathlib import Path
 
 
-def _warn_once(message: str) -> None:
-    from gannorm.forkserver import _warn_once as warn
+_warned = False
 
-    warn(message)
+
+def _warn_once(message: str) -> None:
+    """One warning per process that the fork server is not used (jobs run in their own processes)."""
+    global _warned
+    if not _warned:
+        _warned = True
+        print(f"gannorm fork server: not used: {message}; every job runs in its own process", file=sys.stderr,
+              flush=True)
 
 
 def _start_time(pid: int) -> str | None:

@@ -195,21 +195,30 @@ def verdict_table(results: Sequence[claims_engine.Verdict], study: str = "") -> 
     return pd.DataFrame(rows, columns=[*VERDICT_COLUMNS, "source", "study"])
 
 
+def _verdict_cell(text: str) -> str:
+    word, _, why = str(text).partition(" (")
+    return f"\\textbf{{{escape_latex(word)}}}" + (f" ({escape_latex(why)}" if why else "")
+
+
+def _longtable(display: "pd.DataFrame", widths: Sequence[str], **kwargs: Any) -> str:
+    """``display`` (cells already LaTeX) as a ``longtable`` at 9 pt with ``p{width}`` columns, never scaled."""
+    body = display.style.hide(axis="index").to_latex(hrules=True, environment="longtable",
+                                                     column_format="".join(f"p{{{w}}}" for w in widths), **kwargs)
+    return "{\\footnotesize\\setlength{\\tabcolsep}{3pt}\n" + body + "}\n"
+
+
 def verdict_latex(table: "pd.DataFrame", caption: str, label: str) -> str:
-    """The verdict table as a ``longtable`` (:meth:`pandas.io.formats.style.Styler.to_latex`), the claim
-    written once per group of architectures."""
-    display = table[list(VERDICT_COLUMNS)].copy()
-    display["claim"] = [escape_latex(c) if i == 0 or c != table["claim"].iloc[i - 1] else ""
-                        for i, c in enumerate(table["claim"])]
-    for column in ("architecture", "verdict", "ours", "paper"):
-        display[column] = [escape_latex(c) for c in table[column]]
-    display["verdict"] = [f"\\textbf{{{c.split(' (')[0]}}}" + (f" ({c.split(' (', 1)[1]}" if " (" in c else "")
-                          for c in display["verdict"]]
-    display.columns = ["Claim", "Architecture", "Verdict", "Ours: effect [95\\% CI], seeds", "Source"]
-    body = display.style.hide(axis="index").to_latex(
-        hrules=True, environment="longtable", column_format="p{3.3cm}lp{2.1cm}p{4.6cm}p{3.4cm}",
-        caption=caption, label=label)
-    return "{\\small\n" + body + "}\n"
+    """The verdict table of a study over several architectures, the claim written once per group."""
+    import pandas as pd
+
+    display = pd.DataFrame({
+        "Claim": [escape_latex(c) if i == 0 or c != table["claim"].iloc[i - 1] else ""
+                  for i, c in enumerate(table["claim"])],
+        "Architecture": [escape_latex(c) for c in table["architecture"]],
+        "Verdict": [_verdict_cell(c) for c in table["verdict"]],
+        "Ours: effect [95\\% CI], seeds": [escape_latex(c) for c in table["ours"]],
+        "Source": [escape_latex(c) for c in table["paper"]]})
+    return _longtable(display, ("3.3cm", "2.0cm", "2.2cm", "4.6cm", "3.6cm"), caption=caption, label=label)
 
 
 def architecture_groups(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -325,25 +334,19 @@ def overview(results_dir: str | os.PathLike, studies: Sequence[str]) -> str:
     rows = []
     for study in studies:
         path = Path(results_dir) / "tables" / f"{table_stem(study, 'verdicts')}.csv"
-        if path.is_file():
-            frame = pd.read_csv(path, keep_default_na=False)
-            several = frame["architecture"].nunique() > 1
-            for row in frame.to_dict("records"):
-                claim = escape_latex(row["claim"]) + (f" (in \\texttt{{{escape_latex(row['architecture'])}}})"
-                                                      if several else "")
-                verdict, _, why = str(row["verdict"]).partition(" (")
-                rows.append(" & ".join([claim, escape_latex(row["source"]), escape_latex(row["paper"]),
-                                        escape_latex(row["ours"]), f"\\textbf{{{escape_latex(verdict)}}}"
-                                        + (f" ({escape_latex(why)}" if why else ""), f"\\ref{{sec:{study}}}"]))
+        frame = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame()
+        several = not frame.empty and frame["architecture"].nunique() > 1
+        rows += [{"Claim": escape_latex(r["claim"]) + (f" (in \\texttt{{{escape_latex(r['architecture'])}}})"
+                                                      if several else ""),
+                  "Source": escape_latex(r["source"]), "Source's effect": escape_latex(r["paper"]),
+                  "Ours": escape_latex(r["ours"]), "Verdict": _verdict_cell(r["verdict"]),
+                  "Sec.": f"\\ref{{sec:{study}}}"} for r in frame.to_dict("records")]
     head = ("\\section*{Verdicts at a glance}\n\\addcontentsline{toc}{section}{Verdicts at a glance}\n"
             "Every claim of every study, judged as its section explains (mean effect over seeds, positive = the "
             "claim's direction, with its 95\\% Student-t interval; Bonferroni-widened for a best-of claim).\n")
     if not rows:
-        return head + "\n No study declares a claim.\n\\clearpage\n"
-    return (head + "{\\footnotesize\\setlength{\\tabcolsep}{3pt}\n\\begin{longtable}"
-            "{p{3.4cm}p{2.0cm}p{2.9cm}p{3.7cm}p{1.9cm}p{0.6cm}}\n\\toprule\n"
-            "Claim & Source & Source's effect & Ours & Verdict & Sec.\\\\\n\\midrule\n\\endhead\n"
-            + "\\\\\n".join(rows) + "\\\\\n\\bottomrule\n\\end{longtable}}\n\\clearpage\n")
+        return head + "No study declares a claim.\n\\clearpage\n"
+    return head + _longtable(pd.DataFrame(rows), ("3.4cm", "2.0cm", "2.9cm", "3.7cm", "1.9cm", "0.6cm")) + "\\clearpage\n"
 
 
 def build_pdf(tex: str | os.PathLike, results_dir: str | os.PathLike, studies: Sequence[str],
