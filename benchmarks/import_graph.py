@@ -1,4 +1,4 @@
-"""The package's import graph: cycles, the layer order, and file sizes (issue 9's structure checks).
+"""The package's import graph: cycles, the layer order, and file sizes (the structure checks).
 
     python benchmarks/import_graph.py            # prints the module graph summary; exit 1 on a violation
 
@@ -9,7 +9,7 @@ Checks, from the source files' ASTs (no module is imported):
   report (a lower layer never imports a higher one; ``train`` and ``evaluate`` do not import each
   other); the top-level helpers (``io``, ``config``, ``provenance``, ``gpu``, ``cli``) are outside the
   layers, and only ``cli`` may import every layer;
-* ``report/`` has at most 2,200 lines and no source file has more than 500;
+* ``report/`` has at most 2,300 lines and no source file has more than 500;
 * no file under ``report/`` compares with an architecture name (``"dcgan"``, ``"iwgan"``, ...).
 """
 
