@@ -1,4 +1,4 @@
-# gannorm: normalization in GANs, from data to report (DESIGN.md).
+# gannorm: normalization in GANs, from data to report (README.md; docs/design.md).
 #   snakemake --cores all                                   the embedded demo (config.yaml)
 #   snakemake --cores all --configfile configs/smoke.yaml   the CI-sized run
 #   snakemake --cores 1 report --configfile mine.yaml       the report only: the target goes before

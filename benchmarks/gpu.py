@@ -1,4 +1,4 @@
-"""GPU benchmark of the paper-size models (issue 10, item 4): training it/s, achieved TFLOP/s and
+"""GPU benchmark of the paper-size models: training it/s, achieved TFLOP/s and
 % of the device's peak in fp32, TF32 and bf16, and the final evaluation's throughput with all
 images in one batch against batches of 32.
 

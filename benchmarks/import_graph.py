@@ -1,4 +1,4 @@
-"""The package's import graph: cycles, the layer order, and file sizes (issue 9's structure checks).
+"""The package's import graph: cycles, the layer order, and file sizes (the structure checks).
 
     python benchmarks/import_graph.py            # prints the module graph summary; exit 1 on a violation
 

@@ -1,4 +1,4 @@
-"""Speed of the demo study, per variant (issue 2):
+"""Speed of the demo study, per variant:
 
 * training iterations per second (the real training loop; timed between two logged rows that
   have no running evaluation in between);

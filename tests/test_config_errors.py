@@ -302,7 +302,7 @@ def test_command_line_config_values_still_apply(tmp_path):
 
 
 def test_the_report_only_command_takes_the_target_before_the_config_file(tmp_path):
-    """README: ``snakemake --cores 1 report --configfile mine.yaml`` (after --configfile, `report` would
+    """docs/running.md: ``snakemake --cores 1 report --configfile mine.yaml`` (after --configfile, `report` would
     be read as a second config file)."""
     workdir = workflow_copy(tmp_path)
     result = snakemake(workdir, "-n", "--cores", "1", "report", "--configfile", "configs/smoke.yaml")

@@ -1,5 +1,5 @@
 """Each architecture's defaults live in one frozen dataclass (``gannorm.models.<arch>_config``); the
-config schema, the README's defaults table and the code cannot disagree with it."""
+config schema, the defaults table of docs/configuration.md and the code cannot disagree with it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from gannorm.models.config_fields import SAME
-from gannorm.models.configs import (ARCHITECTURE_CONFIGS, defaults_markdown, entries, format_value, readme_section,
-                                    write_readme)
+from gannorm.models.configs import (ARCHITECTURE_CONFIGS, defaults_markdown, entries, format_value, defaults_section,
+                                    write_defaults, DEFAULTS_PAGE)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -90,13 +90,13 @@ def test_schema_defaults_of_model_keys_suit_every_architecture():
     assert with_default == {"vgg_weights"}
 
 
-def test_readme_holds_exactly_the_generated_table(tmp_path):
-    readme = (REPO / "README.md").read_text()
-    assert readme_section(readme) == defaults_markdown(), "run: python -m gannorm defaults --write README.md"
-    assert readme.count("<!-- defaults:begin -->") == readme.count("<!-- defaults:end -->") == 1
-    copy = tmp_path / "README.md"
-    copy.write_text(readme.replace("| `model.width` | `64` |", "| `model.width` | `65` |", 1))
-    assert write_readme(copy) and copy.read_text() == readme and not write_readme(copy)
+def test_the_defaults_page_holds_exactly_the_generated_table(tmp_path):
+    page = (REPO / DEFAULTS_PAGE).read_text()
+    assert defaults_section(page) == defaults_markdown(), f"run: python -m gannorm defaults --write {DEFAULTS_PAGE}"
+    assert page.count("<!-- defaults:begin -->") == page.count("<!-- defaults:end -->") == 1
+    copy = tmp_path / "configuration.md"
+    copy.write_text(page.replace("| `model.width` | `64` |", "| `model.width` | `65` |", 1))
+    assert write_defaults(copy) and copy.read_text() == page and not write_defaults(copy)
 
 
 def test_defaults_cli_prints_the_table():

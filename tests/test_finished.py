@@ -134,7 +134,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
 def test_an_interrupted_snakemake_keeps_finished_and_running_training(tmp_path):
     """SIGINT to Snakemake alone: it waits for the running job, which finishes; the rerun with
     --rerun-incomplete restores that run bit for bit instead of training it again. SIGINT to
-    Snakemake's process group (Ctrl-C in its terminal; README "After a crash"): the job writes its
+    Snakemake's process group (Ctrl-C in its terminal; docs/reliability.md, "After a crash"): the job writes its
     resume checkpoint and the rerun continues from it."""
     import yaml
     from test_workflow import workflow_copy

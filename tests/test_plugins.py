@@ -1,5 +1,5 @@
 """Normalizations, variants and studies from outside the package, as a researcher adds them: the
-README's "Adding a normalization" example (a plug-in file and a config, taken from the README as
+"Adding a normalization" example of docs/extending.md (a plug-in file and a config, taken from the page as
 written) runs through Snakemake to a PDF with a verdict per architecture, and spectral
 normalization runs in a DCGAN and a WGAN-GP study from the config alone."""
 
@@ -33,18 +33,18 @@ def isolated_registries():
         table.update(before)
 
 
-def readme_block(marker: str, language: str) -> str:
-    """The fenced ``language`` block right after ``<!-- marker -->`` in the README."""
-    text = (ROOT / "README.md").read_text()
+def doc_block(marker: str, language: str) -> str:
+    """The fenced ``language`` block right after ``<!-- marker -->`` in docs/extending.md."""
+    text = (ROOT / "docs" / "extending.md").read_text()
     match = re.search(rf"<!-- {marker} -->\n```{language}\n(.*?)\n```", text, re.S)
-    assert match, f"README has no {language} block after <!-- {marker} -->"
+    assert match, f"docs/extending.md has no {language} block after <!-- {marker} -->"
     return match.group(1) + "\n"
 
 
-def test_the_readme_plugin_registers_and_its_config_checks(tmp_path, monkeypatch):
+def test_the_documented_plugin_registers_and_its_config_checks(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "my_norms.py").write_text(readme_block("normalization-example", "python"))
-    config = yaml.safe_load(readme_block("normalization-config", "yaml"))
+    (tmp_path / "my_norms.py").write_text(doc_block("normalization-example", "python"))
+    config = yaml.safe_load(doc_block("normalization-config", "yaml"))
     validate_config(config)
     check_config(config)  # imports the plug-in, resolves the study over two architectures
     from gannorm.models.norms import get
@@ -54,23 +54,23 @@ def test_the_readme_plugin_registers_and_its_config_checks(tmp_path, monkeypatch
     study = config["studies"]["rms"]
     assert set(study["architectures"]) == {"dcgan", "wgan_resnet"} and study["variants"] == ["critic_none", "rms_d", "sn_d"]
     assert study["variant_records"] == {"sn_d": {"name": "sn_d", "discriminator": "spectral"}}
-    bad = yaml.safe_load(readme_block("normalization-config", "yaml"))
+    bad = yaml.safe_load(doc_block("normalization-config", "yaml"))
     bad["studies"]["rms"]["variants"] = [{"name": "bn_d", "discriminator": "batch"}]
     validate_config(bad)
     with pytest.raises(ConfigError, match=r"studies.rms.variants\[0\]: variant 'bn_d' of study rms \(wgan_resnet\): "
                                           r"batch in a WGAN-GP critic couples the samples of a batch"):
         check_config(bad)
-    missing = dict(yaml.safe_load(readme_block("normalization-config", "yaml")), plugins=["no_such_norms.py"])
+    missing = dict(yaml.safe_load(doc_block("normalization-config", "yaml")), plugins=["no_such_norms.py"])
     validate_config(missing)
     with pytest.raises(ConfigError, match=r"plugins\[0\]: file .*no_such_norms.py not found"):
         check_config(missing)
 
 
-def test_the_readme_study_example_registers_from_outside_the_package(tmp_path, monkeypatch):
+def test_the_documented_study_example_registers_from_outside_the_package(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "my_bn_vs_wn.py").write_text(readme_block("study-example", "python"))
+    (tmp_path / "my_bn_vs_wn.py").write_text(doc_block("study-example", "python"))
     config = {"name": "mine", "datasets": {"digits": {"source": "digits", "size": 16, "test_images": 297}},
-              **yaml.safe_load(readme_block("study-config", "yaml"))}
+              **yaml.safe_load(doc_block("study-config", "yaml"))}
     validate_config(config)
     check_config(config)
     study = config["studies"]["mine"]
@@ -81,8 +81,8 @@ def test_the_readme_study_example_registers_from_outside_the_package(tmp_path, m
 def test_a_normalization_defined_outside_the_package_runs_over_two_architectures_to_a_pdf(tmp_path):
     workdir = workflow_copy(tmp_path)
     before = {p: p.read_bytes() for p in (workdir / "src").rglob("*") if p.is_file()}
-    (workdir / "my_norms.py").write_text(readme_block("normalization-example", "python"))
-    (workdir / "my_rms.yaml").write_text(readme_block("normalization-config", "yaml"))
+    (workdir / "my_norms.py").write_text(doc_block("normalization-example", "python"))
+    (workdir / "my_rms.yaml").write_text(doc_block("normalization-config", "yaml"))
     result = snakemake(workdir, "--cores", "2", "--configfile", "my_rms.yaml")
     assert result.returncode == 0, result.stderr[-4000:]
     assert all(p.read_bytes() == data for p, data in before.items()), "no file of the package may change"

@@ -1,4 +1,4 @@
-"""The README's "Paper figures and tables -> our files" table against the sources and the pipeline:
+"""The figure map's table (docs/figures.md, "Paper figures and tables -> our files") against the sources and the pipeline:
 every numbered figure and table of a source has a row, and every file a row names as reproduced is
 one that the demo (config.yaml) or the smoke run (configs/smoke.yaml) writes."""
 
@@ -14,7 +14,8 @@ from gannorm.studies import get as get_study
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
-SECTION = "## Paper figures and tables -> our files"
+PAGE = REPO / "docs" / "figures.md"
+SECTION = "# Paper figures and tables -> our files"
 #: the table's source column -> (the source file's prefix under ../shared/seeds, the study records of it)
 SOURCES = {"Xiang & Li": ("001", ("xiang_li", "xiang_li_resnet")),
            "Mullery & Whelan": ("000", ("mullery_iwgan", "mullery_sr")),
@@ -31,9 +32,9 @@ CAPTIONS = {"Xiang & Li": {"Figure": set(range(1, 31)), "Table": set(range(1, 9)
 
 
 def table_rows() -> list[tuple[str, str, str]]:
-    """(source, figure / table, ours) of every row of the README's figure table."""
-    text = (REPO / "README.md").read_text()
-    assert SECTION in text, f"README has no section {SECTION!r}"
+    """(source, figure / table, ours) of every row of the figure map's table."""
+    text = PAGE.read_text()
+    assert SECTION in text, f"docs/figures.md has no section {SECTION!r}"
     body = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in body.splitlines():

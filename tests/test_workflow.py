@@ -186,7 +186,7 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     evaluate_edit = planned(lambda st: st["evaluate"].update(steps=study["evaluate"]["steps"] + 1))
     assert evaluate_edit == {"final_eval": len(study["variants"]) * len(study["seeds"]), **report_only}
     # a missing final evaluation (e.g. after a failed job) is rebuilt, and the report after it, also
-    # through the README's report-only target
+    # through the report-only target of docs/running.md
     (results / "runs" / "xiang_li" / "dcgan-batch" / "seed0" / "final_eval.json").unlink()
     for target in ((), ("report",)):
         again = snakemake(workdir, "-n", "--quiet", "rules", *target, "--configfile", "configs/smoke.yaml")
@@ -195,7 +195,7 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
 
 
 #: A study defined here, in the test: one new module in gannorm/studies/ and a config entry are all
-#: it takes (README, "Adding a study").
+#: it takes (docs/extending.md, "Adding a study").
 PLUGIN_MODULE = '''"""A plug-in study written by tests/test_workflow.py: batch vs weight normalization in a tiny DCGAN."""
 
 from gannorm.studies import Claim, Study

@@ -7,7 +7,7 @@
     python -m gannorm evaluate --store DIR --spec JSON --run RUN_DIR [--device D] [--threads N]
                                [--jobs-per-gpu K] [--gpu-lock-dir DIR] [--gpu-wait S]
     python -m gannorm report ...   (see gannorm.report.cli)
-    python -m gannorm defaults [--write README.md]   (each architecture's defaults, Markdown)
+    python -m gannorm defaults [--write docs/configuration.md]   (each architecture's defaults, Markdown)
     python -m gannorm cost --configfile CONFIG ...   (FLOPs and GPU-hours of the grid, see gannorm.cost)
     python -m gannorm check-config [CONFIG ...] [--schema SCHEMA]   (read and check configs as the
                                Snakefile does; errors as file:line:column or key path, exit status 1)
@@ -152,10 +152,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _defaults(args: argparse.Namespace) -> None:
-    from gannorm.models.configs import defaults_markdown, write_readme
+    from gannorm.models.configs import defaults_markdown, write_defaults
 
     if args.write:
-        changed = write_readme(args.write)
+        changed = write_defaults(args.write)
         print(f"{args.write}: defaults table {'updated' if changed else 'already up to date'}")
     else:
         sys.stdout.write(defaults_markdown())
@@ -221,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("defaults", help="print each architecture's defaults as a Markdown table "
                                         "(gannorm.models.configs)")
-    p.add_argument("--write", metavar="README", default=None,
-                   help="replace the table between the defaults markers of this file instead of printing it")
+    p.add_argument("--write", metavar="PAGE", default=None,
+                   help="replace the table between the defaults markers of this file (docs/configuration.md) "
+                        "instead of printing it")
     p.set_defaults(func=_defaults)
 
     p = sub.add_parser("check-config", help="read, validate and check config files as the Snakefile does "

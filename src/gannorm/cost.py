@@ -1,4 +1,4 @@
-"""The cost of a configured study grid before it runs: FLOPs and GPU-hours (issue 10, item 5).
+"""The cost of a configured study grid before it runs: FLOPs and GPU-hours (docs/performance.md).
 
     python -m gannorm cost --configfile configs/paper.yaml [--gpu-table gpu.json] [--precision fp32]
                            [--throughput TFLOPS] [--out cost.json]

@@ -3,7 +3,7 @@
 Every result file is written to a temporary name in the same folder, flushed to disk
 (``os.fsync``) and then renamed (``os.replace``), and the folder is flushed after the rename, so
 neither a killed job nor a power cut leaves a half-written file under a final name
-(DESIGN.md section 5). A write that fails (disk full, quota, read-only folder) raises
+(docs/design.md, Engineering rules). A write that fails (disk full, quota, read-only folder) raises
 :class:`WriteError` naming the file and the OS reason, and leaves the file as it was before.
 """
 

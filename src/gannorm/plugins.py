@@ -5,7 +5,7 @@ A config's ``plugins:`` list names modules on the Python path (``my_lab.norms``)
 Snakefile is parsed (before the config is checked) and again in every job (the study JSON carries
 the list), so what they register is known wherever a variant is built. A plug-in calls
 :func:`gannorm.models.norms.register`, :func:`gannorm.models.variant.register` or
-:func:`gannorm.studies.register` at import (README, "Adding a normalization").
+:func:`gannorm.studies.register` at import (docs/extending.md, "Adding a normalization").
 
 A plug-in is code the user chose to run, like the Snakefile itself; the list is checked against a
 conservative pattern (the schema's) and only the named modules and files are imported.

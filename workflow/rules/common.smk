@@ -1,5 +1,5 @@
 # Config -> cells. A study expands into cells (dataset, architecture, variant) x seed; each cell
-# is one training job and one final evaluation (DESIGN.md section 3).
+# is one training job and one final evaluation (docs/design.md, Cells, runs and outputs).
 import json
 
 import os

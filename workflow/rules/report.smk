@@ -1,7 +1,7 @@
 # Runs -> report: one job per study writes all its tables (CSV + LaTeX), figures and its LaTeX
 # section with the verdict of every claim (gannorm.report.latex.write_study; what a study shows is
 # declared in its gannorm.studies module, its prose in paper/studies/<paper>.tex); then one job
-# compiles paper/report.tex with latexmk into results/<name>/report.pdf (DESIGN.md sections 2-3).
+# compiles paper/report.tex with latexmk into results/<name>/report.pdf (docs/design.md, Layout).
 #   snakemake --cores 1 report [--configfile mine.yaml]   regenerate tables, figures and the PDF only
 #   (the target before --configfile: after it, `report` would be read as a second config file)
 from gannorm.studies import get as get_study

@@ -1,4 +1,4 @@
-"""Data sources and the store they all write (DESIGN.md section 2, ``data/``).
+"""Data sources and the store they all write (docs/design.md, Layout).
 
 Each source module has ``prepare(dataset, spec, out_dir, data_root) -> Store``: it reads its
 raw files (bundled with a package, or placed under ``<data_root>/<source>/`` by a download rule,

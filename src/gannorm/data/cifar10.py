@@ -1,4 +1,4 @@
-"""CIFAR-10 as a store (Xiang & Li 2017, section 5.1; Mullery & Whelan's frogs, DESIGN.md 4.1, 4.2).
+"""CIFAR-10 as a store (Xiang & Li 2017, section 5.1; Mullery & Whelan's frogs).
 
 Raw files (put there by the ``download_cifar10`` rule, or by hand) under
 ``<data_root>/cifar10/cifar-10-batches-py/``: the python pickle batches ``data_batch_1`` ...

@@ -1,4 +1,4 @@
-"""An ImageNet subset as a paired store for 4x super-resolution (Mullery & Whelan, DESIGN.md 4.2).
+"""An ImageNet subset as a paired store for 4x super-resolution (Mullery & Whelan 2018).
 
 Raw files: an ILSVRC-style training folder, ``<data_root>/imagenet/train/<wnid>/<file>.JPEG``
 (e.g. ``ILSVRC/Data/CLS-LOC/train`` of the ImageNet download, linked or copied there), or any

@@ -1,4 +1,4 @@
-"""The dataset store: one uint8 array plus a JSON sidecar (DESIGN.md sections 3 and 5).
+"""The dataset store: one uint8 array plus a JSON sidecar (docs/design.md, Engineering rules).
 
 Every data source (digits, CIFAR-10, CelebA, ...) is converted once into a store folder::
 

@@ -1,2 +1,2 @@
-"""Evaluation: the final evaluation of a run (DESIGN.md section 2, ``evaluate/``); the metrics it
+"""Evaluation: the final evaluation of a run (docs/design.md, Layout); the metrics it
 shares with training live in :mod:`gannorm.metrics`."""

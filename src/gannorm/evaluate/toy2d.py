@@ -1,5 +1,5 @@
-"""Final evaluation of a 2-D toy run (Johannsmeier 2022; DESIGN.md section 4.3: "Measure, not
-just plot").
+"""Final evaluation of a 2-D toy run (Johannsmeier 2022; docs/design.md, The studies: measured,
+not only plotted).
 
 For ``last.pt`` (the headline numbers) and ``best.pt`` (lowest running energy distance):
 

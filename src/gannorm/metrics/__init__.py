@@ -1,5 +1,5 @@
-"""Metrics used by both training (running evaluation, snapshots) and evaluation (DESIGN.md
-section 2, ``metrics/``): the reconstruction loss of Xiang & Li (:mod:`.reconstruction`), pixel
+"""Metrics used by both training (running evaluation, snapshots) and evaluation (docs/design.md,
+Layout): the reconstruction loss of Xiang & Li (:mod:`.reconstruction`), pixel
 histograms and their Wasserstein-1 distance (:mod:`.histograms`), the energy distance of the 2-D
 toy study (:mod:`.energy`) and the super-resolution perceptual loss network (:mod:`.perceptual`).
 

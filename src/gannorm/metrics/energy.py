@@ -1,5 +1,5 @@
 """The energy distance between two point samples (Szekely & Rizzo), the sample distance of the 2-D
-toy study (Johannsmeier 2022; DESIGN.md section 4.3: "a sample distance (e.g. energy distance)").
+toy study (Johannsmeier 2022; docs/design.md, The studies).
 
 Used by the toy training loop (running evaluation, :mod:`gannorm.train.toy2d`) and by its final
 evaluation (:mod:`gannorm.evaluate.toy2d`).

@@ -39,7 +39,7 @@ import numpy as np
 #: The file torch-fidelity downloads when given no path (its ``URL_INCEPTION_V3``, checked by a test).
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_FILE}"
-#: Where the README suggests putting it (relative to the repository root, where Snakemake runs).
+#: Where docs/running.md suggests putting it (relative to the repository root, where Snakemake runs).
 SUGGESTED_PATH = f"resources/inception/{WEIGHTS_FILE}"
 #: The ``evaluate`` keys of this metric and their defaults (the schema's defaults, repeated for specs
 #: passed without them: the workflow leaves them out of a study's JSON when the metric is off).

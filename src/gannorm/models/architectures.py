@@ -179,7 +179,7 @@ _REGISTRY: Registry[Architecture] = Registry("architecture", error=ValueError)
 
 
 def register(*records: Architecture) -> None:
-    """Add architectures (in README order).
+    """Add architectures (in the order of the docs' tables).
 
     Raises:
         ValueError: another, different record has the same name.
@@ -222,5 +222,5 @@ def get(name: str) -> Architecture:
 
 
 def registry() -> dict[str, Architecture]:
-    """Every architecture, by name, in README order."""
+    """Every architecture, by name, in the order of the docs' tables."""
     return _REGISTRY.all()

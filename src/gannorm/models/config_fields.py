@@ -8,7 +8,7 @@ record in the field's metadata
 
 * ``section`` and ``key``: where the value sits in a study's config (``train.gp_weight``);
 * ``source``: the paper (section, table, public code) the value comes from, or why it is a
-  project choice; the README's defaults table prints it;
+  project choice; the defaults table of docs/configuration.md prints it;
 * ``study_default``: only where the config schema (``workflow/schemas/config.schema.yaml``) fills
   the key with a default shared by every architecture. A Snakemake study that omits the key then
   gets the schema's value, not the field's; the field's value applies to the Python API (a
@@ -73,7 +73,7 @@ def evaluate_default(value: Any, source: str, *, key: str | None = None, study_d
 
 @dataclass(frozen=True)
 class Entry:
-    """One default of an architecture, as the README table and the tests see it.
+    """One default of an architecture, as the defaults table and the tests see it.
 
     Attributes:
         architecture: e.g. ``"dcgan"``.

@@ -1,4 +1,4 @@
-"""Every architecture's config dataclass, and the defaults table of the README (torch-free).
+"""Every architecture's config dataclass, and the defaults table of ``docs/configuration.md`` (torch-free).
 
 :data:`ARCHITECTURE_CONFIGS` maps each architecture name (config ``studies.<s>.architecture``)
 to its frozen dataclass in ``gannorm.models.<arch>_config`` (each architecture's registry record names it); that dataclass is the single home
@@ -6,8 +6,8 @@ of the architecture's defaults (:mod:`gannorm.models.config_fields`) and names i
 :mod:`gannorm.config` (run when the Snakefile is parsed) and :mod:`gannorm.models` derive their
 tables from it, so nothing here imports torch.
 
-``python -m gannorm defaults`` prints :func:`defaults_markdown`, the README's "Defaults per
-architecture" table; ``tests/test_defaults.py`` checks that the README holds exactly that text
+``python -m gannorm defaults`` prints :func:`defaults_markdown`, the "Defaults per architecture"
+table of :data:`DEFAULTS_PAGE`; ``tests/test_defaults.py`` checks that the page holds exactly that text
 and that every default agrees with ``workflow/schemas/config.schema.yaml``.
 """
 
@@ -20,11 +20,14 @@ from typing import Any
 from gannorm.models.architectures import registry
 from gannorm.models.config_fields import SAME, ArchitectureConfig, Entry
 
-#: architecture name -> its config dataclass, in the order of the README table (derived from the
+#: architecture name -> its config dataclass, in the order of the defaults table (derived from the
 #: architecture registry, :mod:`gannorm.models.architectures`).
 ARCHITECTURE_CONFIGS: dict[str, type[ArchitectureConfig]] = {name: record.config for name, record in registry().items()}
 
-#: The README markers around the generated table.
+#: The page that holds the generated table (relative to the repository root).
+DEFAULTS_PAGE = "docs/configuration.md"
+
+#: The markers around the generated table.
 BEGIN, END = "<!-- defaults:begin -->", "<!-- defaults:end -->"
 
 
@@ -61,7 +64,7 @@ def _wrap(text: str) -> str:
 
 
 def defaults_markdown() -> str:
-    """The README's defaults section (Markdown, ending in a newline): per architecture a table
+    """The defaults section of :data:`DEFAULTS_PAGE` (Markdown, ending in a newline): per architecture a table
     of its defaults with their sources, and the value a Snakemake study gets where the schema's
     shared default replaces the architecture's."""
     lines = [_wrap("Generated from the config dataclasses (`gannorm.models.<architecture>_config`) by "
@@ -92,7 +95,7 @@ def defaults_markdown() -> str:
     return "\n".join(lines[:-1]) + "\n"
 
 
-def readme_section(text: str) -> str:
+def defaults_section(text: str) -> str:
     """The text between :data:`BEGIN` and :data:`END` in ``text`` (without the markers and the
     newlines next to them).
 
@@ -105,16 +108,16 @@ def readme_section(text: str) -> str:
     return text[start + len(BEGIN):end].strip("\n") + "\n"
 
 
-def write_readme(path: str | Path) -> bool:
-    """Replace the defaults section of the README at ``path`` with :func:`defaults_markdown`;
+def write_defaults(path: str | Path) -> bool:
+    """Replace the defaults section of the page at ``path`` (normally :data:`DEFAULTS_PAGE`) with :func:`defaults_markdown`;
     returns whether the file changed.
 
     Raises:
-        ValueError: the README has no defaults section (see :func:`readme_section`).
+        ValueError: the page has no defaults section (see :func:`defaults_section`).
     """
     path = Path(path)
     text = path.read_text()
-    readme_section(text)
+    defaults_section(text)
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     new = text[:start] + "\n" + defaults_markdown() + text[end:]
     if new != text:

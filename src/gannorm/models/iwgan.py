@@ -156,7 +156,7 @@ class ChannelLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Two means rather than Tensor.var: the same biased variance (to ~5e-7), and on the CPU about
-        # 30x faster forward and through the gradient penalty's double backward (issue 10).
+        # 30x faster forward and through the gradient penalty's double backward.
         centered = x - x.mean(dim=1, keepdim=True)
         var = centered.pow(2).mean(dim=1, keepdim=True)
         x = centered / (torch.sqrt(var + self.eps) + self.eps)

@@ -1,6 +1,6 @@
 """The MLP GAN of the batch-normalization tutorial ("Batch Normalization in GANs: A Mathematical
 Guide for Stable Training", section "Implementing Batch Normalization in PyTorch"), on flattened
-images: the "conventional wisdom" baseline of DESIGN.md section 4.5.
+images: the "conventional wisdom" baseline (docs/design.md, The studies).
 
 With ``h = model.hidden`` and ``P = C * size * size``:
 

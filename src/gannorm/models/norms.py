@@ -27,7 +27,7 @@ building the layer itself (:mod:`gannorm.models.normalize`). Nothing here import
 a config at Snakefile parse time stays fast.
 
 A module outside the package adds an entry with :func:`register` (imported through the config's
-``plugins`` key, :mod:`gannorm.plugins`); README, "Adding a normalization".
+``plugins`` key, :mod:`gannorm.plugins`); docs/extending.md, "Adding a normalization".
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ BUILT_IN: tuple[str, ...] = tuple(_REGISTRY.all())
 
 
 def markdown_table(names: tuple[str, ...] = BUILT_IN) -> str:
-    """The README's table of normalizations ``names`` (default: the built-in ones): name, kind,
+    """The table of normalizations in docs/extending.md ``names`` (default: the built-in ones): name, kind,
     what it computes, parameters with defaults, source."""
     lines = ["| name | kind | what it computes | parameters (default) | source |", "|---|---|---|---|---|"]
     for n in map(get, names):

@@ -1,6 +1,6 @@
 """Run folders as records, and the quantities that tables and claims compare.
 
-A run folder (DESIGN.md section 3) is ``results/<name>/runs/<study>/<arch>-<variant>/seed<k>/``
+A run folder (docs/design.md, Cells, runs and outputs) is ``results/<name>/runs/<study>/<arch>-<variant>/seed<k>/``
 with ``run.json``, ``metrics.csv``, ``final_eval.json``, ``reconstructions.npz``, ``samples/`` and
 ``snapshots/``. :func:`load_run` reads one into a flat record; :data:`QUANTITIES` names every
 number a study can tabulate or make a claim about, and :func:`measure` extracts one from a record:

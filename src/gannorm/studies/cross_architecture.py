@@ -3,7 +3,7 @@ and spectral normalization, in D / the critic of three image GANs, on the same d
 
 Each source tests its normalization in one network: Xiang & Li 2017 ("On the effects of batch and
 weight normalization in generative adversarial networks") weight vs batch normalization in their
-DCGAN (and ResNet); Wu, Cheng & Guo ("Group normalization in the WGAN-GP critic") group vs layer
+DCGAN (and ResNet); Wu, Cheng & Guo ("Improve Wasserstein GAN with Group Normalization") group vs layer
 normalization in Gulrajani et al. 2017's ResNet critic; Miyato et al. 2018 ("Spectral
 normalization for generative adversarial networks") spectral normalization in D, which Kurach et
 al. 2019 ("A large-scale study on regularization and normalization in GANs") found to transfer

@@ -1,5 +1,5 @@
-"""Johannsmeier 2022, "Batch normalization's blind spots in the discriminator"
-(../shared/seeds/002_c1d51d18d39f606f.txt): a 2-D toy GAN trained on the full population, with
+"""Johannsmeier 2022, "Batch Normalization in GANs: Blind Spots and Unintuitive Behavior" (blog
+post, July 2022): a 2-D toy GAN trained on the full population, with
 every way of batching real and generated samples through a BN discriminator. The post shows
 scatter plots; its claim is a direction (the generated mean moves with split batches, not without
 BN or with the fix), which the mean shift measures.

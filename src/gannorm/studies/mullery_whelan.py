@@ -1,5 +1,5 @@
-"""Mullery & Whelan, "Batch normalization in the final layer of generative networks"
-(../shared/seeds/000_60051284ffb4f1e1.txt): the output heads tanh, BN + tanh and BN initialised
+"""Mullery & Whelan 2018, "Batch Normalization in the final layer of generative networks"
+(arXiv:1805.07389): the output heads tanh, BN + tanh and BN initialised
 to the data's statistics + clipping, in the iWGAN (WGAN-GP; Figure 3, section 6) and in Johnson
 et al.'s 4x super-resolution network (Figure 2, section 6). The paper gives iterations read off
 its curves, not tables of numbers.

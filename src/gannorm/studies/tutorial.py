@@ -1,6 +1,6 @@
-"""The tutorial's MLP GAN with and without batch normalization (../shared/seeds/003_2e67374440c44940.txt):
-the conventional wisdom that BN "is essential for the effective training of GANs", asserted there
-without a measurement; tested here by the reconstruction loss.
+"""The tutorial's MLP GAN with and without batch normalization (the web tutorial "Batch
+Normalization in GANs: A Mathematical Guide for Stable Training"): the conventional wisdom that BN
+"is essential for the effective training of GANs", asserted there without a measurement; tested here by the reconstruction loss.
 """
 
 from __future__ import annotations

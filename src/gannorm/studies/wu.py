@@ -1,6 +1,6 @@
-"""Wu, Cheng & Guo, "Group normalization in the WGAN-GP critic" (../shared/seeds/004_4557f0c2c343b25b.txt):
-no normalization, LayerNorm and GroupNorm with 4-64 groups in the critic of Gulrajani et al.'s
-ResNet WGAN-GP on CIFAR-10. They report Inception scores (their Figure 2: LN 3.632, GN 3.841 at
+"""Wu, Cheng & Guo, "Improve Wasserstein GAN with Group Normalization" (a New York University
+project report): no normalization, LayerNorm and GroupNorm with 4-64 groups in the critic of
+Gulrajani et al.'s ResNet WGAN-GP on CIFAR-10. They report Inception scores (their Figure 2: LN 3.632, GN 3.841 at
 an unstated group count, 10,000 steps). Our common yardstick is the reconstruction loss, whose
 direction compares; with ``evaluate.inception_weights`` set the runs also get an Inception score
 (torch-fidelity, :mod:`gannorm.metrics.fidelity`) and the paper's own claim gets a verdict by it

@@ -1,5 +1,5 @@
 """Xiang & Li 2017, "On the effects of batch and weight normalization in generative adversarial
-networks" (../shared/seeds/001_dac302e51366f5ac.txt): vanilla vs BN vs WN in the DCGAN (sections
+networks" (arXiv:1704.03971): vanilla vs BN vs WN in the DCGAN (sections
 5.1-5.5, Appendix D.2's affine WN and WN + mean-only BN) and in the 21-layer ResNet (sections
 5.6-5.7), compared by the reconstruction loss. Every number is copied from the paper's tables.
 """

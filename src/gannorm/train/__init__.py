@@ -1,1 +1,1 @@
-"""Training: losses, the training loop, checkpoints (DESIGN.md section 2, ``train/``)."""
+"""Training: losses, the training loop, checkpoints (docs/design.md, Layout)."""

@@ -23,7 +23,7 @@ losses become NaN or Inf stops with outcome ``diverged``; that is a result, not 
 One seed drives every random choice (initialisation, data order, z), so on a CPU the same seed
 gives bit-identical metrics.
 
-Resume (DESIGN.md section 5): every ``train.resume_every`` iterations, and when the process gets
+Resume (docs/design.md, Engineering rules): every ``train.resume_every`` iterations, and when the process gets
 SIGTERM (SLURM preemption and time limits send it) or SIGINT (Ctrl-C) after the current iteration,
 the complete training state is written to
 ``<run_dir>/resume/latest.pt`` (the one before is kept as ``previous.pt``): model and optimiser

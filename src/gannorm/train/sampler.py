@@ -1,5 +1,5 @@
-"""Training batches drawn by index from a store (DESIGN.md section 5: no JPEG is decoded per
-iteration), used by the GAN and WGAN-GP objectives (:mod:`gannorm.train.gan`,
+"""Training batches drawn by index from a store (docs/design.md, Engineering rules: no image is
+decoded per iteration), used by the GAN and WGAN-GP objectives (:mod:`gannorm.train.gan`,
 :mod:`gannorm.train.wgan_gp`); its permutation and position go into the resume checkpoints of
 :mod:`gannorm.train.loop` through the objectives' ``state_dict``.
 """

@@ -35,7 +35,7 @@ plots of ``train.samples`` generated points (the same fixed z) over as many trai
 ``log_every`` 10, ``eval_every`` (= ``log_every``), ``eval_images`` 1024, ``sample_every`` 500,
 ``samples`` 1024 (generated points in a scatter plot). A Snakemake study gets the schema's
 shared defaults for ``iterations``, ``lr``, ``log_every``, ``eval_every``, ``eval_images``,
-``sample_every`` and ``samples`` instead (README, "Defaults per architecture"). The harness's keys
+``sample_every`` and ``samples`` instead (docs/configuration.md, "Defaults per architecture"). The harness's keys
 apply as to every study: ``resume_every`` (resume checkpoints), ``snapshot_at`` (generated points,
 :meth:`Toy2DObjective.snapshot`), ``sample_at``, ``precision`` (``fp32`` or ``tf32``; ``bf16`` is
 refused). Ignored: ``batch_size`` and the keys of the other objectives.
