@@ -470,3 +470,35 @@ def test_learning_says_per_run_whether_the_best_running_evaluation_beat_iteratio
     assert paragraph.startswith("\\paragraph{Learning.} 1 of 3 runs learned")
     assert "weight seed 1: best 0.2 vs 0.2 at iteration 0" in paragraph and "vanilla seed 2" in paragraph
     assert "batch seed 0" not in paragraph
+
+
+def _column_specs(text: str) -> list[str]:
+    """The column specification of every tabular and longtable (braces matched)."""
+    specs = []
+    for match in re.finditer(r"\\begin\{(?:tabular|longtable)\}\{", text):
+        depth, i = 1, match.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        specs.append(text[match.end():i - 1])
+    return specs
+
+
+def test_no_table_is_scaled_or_set_below_9_pt_and_every_figure_is_bounded(written):
+    """Readable at print size: the generated LaTeX of every study (sections, tables, the appendix
+    parts) never scales a table, never uses a font below \\footnotesize (9 pt in the 11 pt report),
+    keeps the wrapped columns of each table within the text width (16.6 cm: A4 less 2 x 2.2 cm), and
+    bounds every figure in width and height."""
+    root, _ = written
+    files = sorted((root / "tables").glob("*.tex")) + sorted((root / "report").glob("*.tex"))
+    assert len(files) > 10 and sum(len(_column_specs(p.read_text())) for p in files) > 10
+    for path in files:
+        text = path.read_text()
+        for banned in ("\\resizebox", "\\scalebox", "adjustbox", "\\tiny", "\\scriptsize"):
+            assert banned not in text, (path.name, banned)
+        for spec in _column_specs(text):
+            widths = [float(w) for w in re.findall(r"p\{([\d.]+)cm\}", spec)]
+            labels = len(re.sub(r"p\{[^}]*\}|>\{[^}]*\}|\{[^}]*\}", "", spec).strip())
+            assert sum(widths) + 3.0 * labels <= 16.6, (path.name, spec)  # a row-label column: at most 3 cm
+        for options in re.findall(r"\\includegraphics\[([^]]*)\]", text):
+            assert "width=" in options and "height=" in options and "keepaspectratio" in options, (path.name, options)
