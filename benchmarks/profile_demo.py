@@ -119,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configfile", default="config.yaml")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the table to this JSON file")
+    parser.add_argument("--markdown", default=None, metavar="FILE",
+                        help="also write the table, the command, the elapsed time and the machine to this "
+                             "Markdown file (benchmarks/results/demo_profile.md is the one docs/performance.md shows)")
     args = parser.parse_args(argv)
+    elapsed = None
     results = Path(args.results) if args.results else _results_dir(args.configfile)
     if args.run:
         if results.exists():
@@ -127,14 +131,26 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         command = ["snakemake", "--cores", str(args.cores), "--configfile", args.configfile, "--quiet", "rules"]
         subprocess.run(command, check=True)
-        print(f"snakemake --cores {args.cores} --configfile {args.configfile}: "
-              f"{time.perf_counter() - started:.0f} s elapsed")
+        elapsed = time.perf_counter() - started
+        print(f"snakemake --cores {args.cores} --configfile {args.configfile}: {elapsed:.0f} s elapsed")
     elif not (results / "benchmarks").is_dir():
         parser.error(f"{results}/benchmarks not found: run the workflow first (or pass --run)")
     table = profile(results)
     print(markdown(table))
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=1) + "\n")
+    if args.markdown:
+        import datetime
+        import os
+        import platform
+
+        done = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        said = (f"Snakemake's elapsed time **{int(elapsed // 60)} min {elapsed % 60:.0f} s**; " if elapsed else "")
+        Path(args.markdown).write_text(
+            f"Written by `python benchmarks/profile_demo.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
+            f"on {done}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}). {said}"
+            f"{table['total']['job_seconds']:,.0f} job-seconds. Seconds of job time per phase:\n\n"
+            + markdown(table) + "\n")
     return 0
 
 

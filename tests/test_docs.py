@@ -88,8 +88,8 @@ def scanned_files():
         root = REPO / name
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in paths:
-            if "__pycache__" in path.parts:
-                continue
+            if "__pycache__" in path.parts or any(part.endswith(".egg-info") for part in path.parts):
+                continue  # generated: the package metadata copies an installed README
             try:
                 yield path, path.read_text()
             except UnicodeDecodeError:  # figures, PDFs
@@ -102,3 +102,21 @@ def test_no_file_points_outside_the_repository_or_at_an_issue():
                 for what, pattern in FORBIDDEN.items()
                 for m in pattern.finditer(text)]
     assert not problems, "\n".join(problems)
+
+
+def test_measured_numbers_come_from_the_files_the_benchmarks_write():
+    """Every measured block of the docs is the text of its file under benchmarks/results/, and each
+    such file begins with the command that wrote it (benchmarks/sync_docs.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_docs", REPO / "benchmarks" / "sync_docs.py")
+    sync_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync_docs)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    blocks = [m["file"] for p in pages for m in sync_docs.BLOCK.finditer(p.read_text())]
+    assert "benchmarks/results/paper_cost.txt" in blocks
+    assert sync_docs.main(["--check"]) == 0
+    for file in sorted((REPO / "benchmarks" / "results").iterdir()):
+        first = file.read_text().splitlines()[0]
+        assert first.startswith(("$ python ", "Written by `python ")), (file.name, first)
+        assert f"benchmarks/results/{file.name}" in blocks, f"{file.name} is shown on no docs page"
