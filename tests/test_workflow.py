@@ -190,7 +190,7 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
     # through the report-only target of docs/running.md
     (results / "runs" / "xiang_li" / "dcgan-batch" / "seed0" / "final_eval.json").unlink()
     for target in ((), ("report",)):
-        again = snakemake(workdir, "-n", "--quiet", "rules", *target, "--configfile", "configs/smoke.yaml")
+        again = snakemake(workdir, "-n", *target, "--quiet", "rules", "--configfile", "configs/smoke.yaml")
         assert re.search(r"final_eval\s+1", again.stdout) and re.search(r"report_xiang_li\s+1", again.stdout), \
             (target, again.stdout)
 
