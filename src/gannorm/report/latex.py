@@ -203,7 +203,8 @@ def _verdict_cell(text: str) -> str:
 def _longtable(display: "pd.DataFrame", widths: Sequence[str], **kwargs: Any) -> str:
     """``display`` (cells already LaTeX) as a ``longtable`` at 9 pt with ``p{width}`` columns, never scaled."""
     body = display.style.hide(axis="index").to_latex(hrules=True, environment="longtable",
-                                                     column_format="".join(f"p{{{w}}}" for w in widths), **kwargs)
+                                                     column_format="".join(f">{{\\raggedright\\arraybackslash}}p{{{w}}}"
+                                                                           for w in widths), **kwargs)
     return "{\\footnotesize\\setlength{\\tabcolsep}{3pt}\n" + body + "}\n"
 
 

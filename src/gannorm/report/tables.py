@@ -28,7 +28,6 @@ from gannorm.report.runs import QUANTITIES, ReportOptions, measure, read_snapsho
 from gannorm.report.text import escape_latex, format_value
 from gannorm.studies import FIDELITY, Published, Table
 
-_GROUPS = {"run": "per run", "mean": "mean ± sd", "published": "published"}
 
 
 def outcome_text(run: dict[str, Any]) -> str:
@@ -153,8 +152,9 @@ def _latex(display: pd.DataFrame, caption: str, label: str, per_part: int = PER_
 
 def quantity_latex(table: pd.DataFrame, columns: Sequence[str], caption: str, label: str,
                    published: Published | None = None, runs: bool = False) -> str:
-    """LaTeX of :func:`quantity_table`: the per-variant summary (mean $\\pm$ std over seeds beside the
-    published numbers), or with ``runs`` the per-run rows (for the appendix)."""
+    """LaTeX of :func:`quantity_table`: the per-variant summary (mean $\\pm$ std over its ``n seeds``,
+    and the published numbers in a row ``published (<the paper's label>)`` beside it), or with
+    ``runs`` the per-run rows (for the appendix)."""
     records, index = [], []
     means = table[table["kind"] == "mean"].set_index("variant")
     stds = table[table["kind"] == "std"].set_index("variant")
@@ -177,11 +177,13 @@ def quantity_latex(table: pd.DataFrame, columns: Sequence[str], caption: str, la
                              + ("" if count == total else f" ({count} of {total})"))
         else:
             given = (published.rows.get(variant) or {}) if published else {}
-            seed, outcome = escape_latex(str(given.get("label", variant))), "--"
+            seed, outcome = f"published ({escape_latex(str(given.get('label', variant)))})", "--"
             cells = [_cell(given.get(q), q, 6) for q in columns]
-        index.append((escape_latex(variant), seed) if runs else
-                     (_GROUPS[row["kind"]].replace("±", "$\\pm$"), escape_latex(variant), seed))
+        index.append((escape_latex(variant), seed))
         records.append([outcome, *cells])
+    order = list(dict.fromkeys(variant for variant, _ in index))  # a variant's published row after its mean
+    ranked = sorted(range(len(index)), key=lambda i: order.index(index[i][0]))
+    index, records = [index[i] for i in ranked], [records[i] for i in ranked]
     headers = ["Outcome" if runs else "Runs"] + [escape_latex(QUANTITIES[q].header or QUANTITIES[q].label)
                                                  for q in columns]
     display = pd.DataFrame(records, columns=headers, index=pd.MultiIndex.from_tuples(index))
