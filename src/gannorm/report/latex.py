@@ -24,8 +24,8 @@ from gannorm.models.configs import ARCHITECTURE_CONFIGS
 from gannorm.models.variant import describe
 from gannorm.report import claims as claims_engine
 from gannorm.report.runs import QUANTITIES, Learning, ReportOptions, learning, measure
-from gannorm.report.text import escape_latex, format_number, format_value, write_text
-from gannorm.studies import Published, Setting, Study, table_stem
+from gannorm.report.text import escape_latex, format_number, format_value, latex_caption, latex_to_rst, write_text
+from gannorm.studies import Published, Setting, Study, caption_file, table_stem
 
 LATEX_PACKAGES = ("latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra "
                   "texlive-fonts-recommended")
@@ -283,11 +283,13 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     others = dict(list(configs.items())[1:])
     parts.append(methods(study, spec, config, store_meta, others))
     shown = labelled_by_architecture(runs)
+    captions = {}  # report file -> its caption in LaTeX, written as reStructuredText at the end
     for table in spec.tables:
         stem = table_stem(study, table.name)
         write_study_table(table, study, shown, options, published, root / "tables" / f"{stem}.csv",
                           root / "tables" / f"{stem}.tex", f"tab:{stem}")
         parts.append(f"\\input{{tables/{stem}}}\n")
+        captions[f"tables/{stem}.tex"] = latex_caption((root / "tables" / f"{stem}.tex").read_text())
     parts.append(summary(spec, shown, options))
     parts.append(learning_paragraph([learning(run) for run in runs]))
     parts.append(setting_paragraph(published, ours))
@@ -304,9 +306,13 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
         write_table(table, verdict_latex(table, caption, f"tab:{stem}"), root / "tables" / f"{stem}.csv",
                     root / "tables" / f"{stem}.tex")
         parts.insert(1, f"\\input{{tables/{stem}}}\n")
+        captions[f"tables/{stem}.tex"] = caption
     for name in spec.figures:
         plot_figure(name, shown, root / "figures" / f"{study}_{name}.pdf", options)
         parts.append(_figure(study, name, options))
+        captions[f"figures/{study}_{name}.pdf"] = latex_caption(parts[-1])
+    for path, caption in captions.items():  # the same captions for Snakemake's HTML report
+        write_text(root / caption_file(path), latex_to_rst(caption))
     write_text(root / "report" / f"study_{study}.tex", "\n".join(parts) + "\\clearpage\n")
     return results
 
