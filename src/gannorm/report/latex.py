@@ -245,7 +245,7 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
                 store_meta: Mapping[str, Any] | None = None, title: str | None = None,
                 prose_dir: str | os.PathLike = "paper/studies",
                 study_config: Mapping[str, Any] | None = None) -> list[claims_engine.Verdict]:
-    """Write every report file of one study (:meth:`gannorm.studies.Study.report_files`) under ``results_dir``.
+    """Write a study's report files and captions (:meth:`Study.report_files`, ``caption_files``) to ``results_dir``.
 
     Args:
         study: the study's name in the config. spec: its :class:`gannorm.studies.Study`.
