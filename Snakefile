@@ -41,6 +41,9 @@ config.update(_config)
 validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

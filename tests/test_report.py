@@ -318,6 +318,40 @@ def test_write_study_writes_exactly_its_report_files(written):
     assert [v.verdict for v in verdicts] == list(VERDICTS)
 
 
+def test_each_table_and_figure_has_the_pdfs_caption_as_rst_for_the_html_report(written):
+    from docutils.core import publish_parts
+
+    root, _ = written
+    captions = {**FAKE.caption_files(STUDY), **{k: v for s in OTHERS for k, v in get_study(s).caption_files(s).items()}}
+    assert sorted(str(p.relative_to(root)) for p in (root / "captions").iterdir()) == sorted(set(captions.values()))
+    assert captions["tables/cross_architecture_verdicts.csv"] == "captions/table_cross_architecture_verdicts.rst"
+    assert captions[f"figures/{STUDY}_running_loss.pdf"] == f"captions/figure_{STUDY}_running_loss.rst"
+    for path, caption in captions.items():
+        text = (root / caption).read_text()
+        assert text.startswith("{% raw %}") and text.endswith("{% endraw %}\n"), caption
+        html = publish_parts(text[len("{% raw %}"):-len("{% endraw %}\n")], writer_name="html",
+                             settings_overrides={"report_level": 5})["body"]
+        assert "problematic" not in html and "$" not in text and "\\texttt" not in text, (caption, text)
+    # the PDF's caption, its LaTeX markup made rST: the filled-in window, a literal, Unicode math
+    figure = (root / f"captions/figure_{STUDY}_running_loss.rst").read_text()
+    assert "one colour per variant, one line per seed; × marks a diverged run's last value. (Study ``xiang_li``.)" \
+        in figure
+    table = (root / f"captions/table_{STUDY}.rst").read_text()
+    assert table.startswith("{% raw %}Study ``xiang_li``: per run, mean ± sample standard deviation") and "Xiang & Li" in table
+
+
+@pytest.mark.parametrize("tex, rst", [
+    ("Loss $D(\\text{fake}) - D(\\text{real})$, $W_1$ 3 $\\pm$ 1; $1 \\times 10^{-4}$", "Loss D(fake) - D(real), W1 3 ± 1; 1 × 10^-4"),
+    ("\\texttt{weight\\_affine} and a\\texttt{b}c, 95\\% \\& 1--2", "``weight_affine`` and a\\ ``b``\\ c, 95% & 1–2"),
+    ("\\textbf{bold \\emph{x}} a_b *c* |d| \\textbackslash{} \\{e\\} $\\$$", "bold x a\\_b \\*c\\* \\|d\\| \\\\ {e} $"),
+])
+def test_latex_captions_become_rst(tex, rst):
+    from gannorm.report.text import latex_caption, latex_to_rst
+
+    assert latex_to_rst(tex) == "{% raw %}" + rst + "{% endraw %}\n"
+    assert latex_caption(f"\\begin{{figure}}\\caption{{{tex} {{x}}}}\\label{{y}}") == f"{tex} {{x}}"
+
+
 def test_a_study_over_several_architectures_opens_with_its_claim_by_architecture_table(written):
     import pandas as pd
 

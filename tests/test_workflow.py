@@ -166,6 +166,9 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
         section = (results / "report" / f"study_{name}.tex").read_text()
         assert "Verdicts" in section and re.search(r"\\textbf\{(supported|contradicted|inconclusive|not measured)\}",
                                                    section), name
+    # Snakemake's HTML report (docs/html-report.md): each study a category holding each of its tables
+    # and figures (embedded), captioned as the PDF captions them, and the PDF
+    html_report(workdir, results, config)
     # nothing left to do: a second call is a no-op
     again = snakemake(workdir, "-n", "--configfile", "configs/smoke.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -193,6 +196,51 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
         again = snakemake(workdir, "-n", *target, "--quiet", "rules", "--configfile", "configs/smoke.yaml")
         assert re.search(r"final_eval\s+1", again.stdout) and re.search(r"report_xiang_li\s+1", again.stdout), \
             (target, again.stdout)
+
+
+def html_report(workdir: Path, results: Path, config: dict) -> None:
+    """Build ``--report report.html`` of a finished run and check what it embeds (part of the smoke test)."""
+    import base64
+
+    from gannorm.studies import caption_file
+
+    made = snakemake(workdir, "--report", "results/smoke/report.html", "--configfile", "configs/smoke.yaml")
+    assert made.returncode == 0, made.stderr[-4000:]
+    html = (results / "report.html").read_text()
+    embedded = json.loads(re.search(r'<script id="results">\s*var results = (.*?);\s*</script>', html, re.S)[1])
+    categories = json.loads(re.search(r'<script id="categories">\s*var categories = (.*?);\s*</script>', html, re.S)[1])
+    assert set(categories) == {*config["studies"], "report"}
+    assert categories["report"] == {"PDF": ["results/smoke/report.pdf"]}
+    assert "smoke" in embedded["results/smoke/report.pdf"]["caption"]
+    for name, spec in config["studies"].items():
+        study = get_study(spec["paper"])
+        files = study.report_files(name)
+        assert sorted(p for paths in categories[name].values() for p in paths) == sorted(f"results/smoke/{f}" for f in files)
+        assert any(f.startswith("figures/") for f in files) and any(f.startswith("tables/") for f in files), name
+        for f in files:
+            result = embedded[f"results/smoke/{f}"]
+            kind = {"tables": "table", "figures": "figure"}.get(f.split("/")[0], "section")
+            assert result["labels"]["study"] == name and result["labels"]["kind"] == kind, (f, result["labels"])
+            assert f"results/smoke/{f}" in categories[name][kind]
+            data = result["data_uri"]  # the file itself, base64 in a data URI
+            assert base64.b64decode(data.split(";base64,", 1)[1]) == (results / f).read_bytes(), f
+            if kind == "figure":
+                assert data.startswith("data:application/pdf;") and result["labels"]["name"] in f, f
+            if kind == "section":
+                assert name in result["caption"], f
+                continue
+            # the PDF's caption: the rST the report job wrote, rendered; a table's CSV and LaTeX share it
+            rst = (results / caption_file(f)).read_text().removeprefix("{% raw %}").removesuffix("{% endraw %}\n")
+            words = re.sub(r"``|\\ ?", "", rst).split()[:8]
+            caption = re.sub(r"<[^>]+>", "", result["caption"])
+            assert " ".join(words) in " ".join(caption.replace("&amp;", "&").split()), (f, words, caption[:300])
+    workflow = embedded_workflow(html)  # workflow/report/workflow.rst, with this run's studies
+    assert "The pipeline" in workflow and "final_eval" in workflow and all(f"{n}</a>" in workflow for n in config["studies"])
+
+
+def embedded_workflow(html: str) -> str:
+    """The workflow description of an HTML report (workflow/report/workflow.rst, rendered)."""
+    return json.loads(re.search(r'<script id="workflow-desc">\s*var workflow_desc = (.*?);\s*</script>', html, re.S)[1])
 
 
 #: A study defined here, in the test: one new module in gannorm/studies/ and a config entry are all

@@ -24,8 +24,8 @@ from gannorm.models.configs import ARCHITECTURE_CONFIGS
 from gannorm.models.variant import describe
 from gannorm.report import claims as claims_engine
 from gannorm.report.runs import QUANTITIES, Learning, ReportOptions, learning, measure
-from gannorm.report.text import escape_latex, format_number, format_value, write_text
-from gannorm.studies import Published, Setting, Study, table_stem
+from gannorm.report.text import escape_latex, format_number, format_value, latex_caption, latex_to_rst, write_text
+from gannorm.studies import Published, Setting, Study, caption_file, table_stem
 
 LATEX_PACKAGES = ("latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra "
                   "texlive-fonts-recommended")
@@ -256,7 +256,7 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
                 store_meta: Mapping[str, Any] | None = None, title: str | None = None,
                 prose_dir: str | os.PathLike = "paper/studies",
                 study_config: Mapping[str, Any] | None = None) -> list[claims_engine.Verdict]:
-    """Write every report file of one study (:meth:`gannorm.studies.Study.report_files`) under ``results_dir``.
+    """Write a study's report files and captions (:meth:`Study.report_files`, ``caption_files``) to ``results_dir``.
 
     Args:
         study: the study's name in the config. spec: its :class:`gannorm.studies.Study`.
@@ -294,11 +294,14 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     others = dict(list(configs.items())[1:])
     parts.append(methods(study, spec, config, store_meta, others))
     shown = labelled_by_architecture(runs)
+    captions = {}  # report file -> its caption in LaTeX, written as reStructuredText at the end
     for table in spec.tables:
         stem = table_stem(study, table.name)
         write_study_table(table, study, shown, options, published, root / "tables" / f"{stem}.csv",
                           root / "tables" / f"{stem}.tex", f"tab:{stem}")
         parts.append(f"\\input{{tables/{stem}}}\n")
+        for part in (stem, f"{stem}_runs"):  # the section's summary and the appendix's per-run table
+            captions[f"tables/{part}.tex"] = latex_caption((root / "tables" / f"{part}.tex").read_text())
     parts.append(summary(spec, shown, options))
     parts.append(learning_paragraph([learning(run) for run in runs]))
     parts.append(setting_paragraph(published, ours))
@@ -314,6 +317,7 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
                    "Bonferroni-widened for a best-of claim) and the source's own effect where it measured one.")
         write_table(table, verdict_latex(table, caption, f"tab:{stem}"), root / "tables" / f"{stem}.csv",
                     root / "tables" / f"{stem}.tex")
+        captions[f"tables/{stem}.tex"] = caption
         if len(spec.architectures) > 1:
             parts.insert(1, f"\\input{{tables/{stem}}}\n")
     runs_tex = "".join(f"\\input{{tables/{table_stem(study, t.name)}_runs}}\n" for t in spec.tables)
@@ -322,6 +326,9 @@ def write_study(study: str, spec: Study, runs: Sequence[dict[str, Any]], results
     for name in spec.figures:
         plot_figure(name, shown, root / "figures" / f"{study}_{name}.pdf", options)
         parts.append(_figure(study, name, options))
+        captions[f"figures/{study}_{name}.pdf"] = latex_caption(parts[-1])
+    for path, caption in captions.items():  # the same captions for Snakemake's HTML report
+        write_text(root / caption_file(path), latex_to_rst(caption))
     write_text(root / "report" / f"study_{study}.tex", "\n".join(parts) + "\\clearpage\n")
     return results
 

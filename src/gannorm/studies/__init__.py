@@ -214,6 +214,12 @@ class Study:
         out.append(f"report/runs_{name}.tex")  # the study's per-run tables, for the appendix
         return out + [f"figures/{name}_{f}.pdf" for f in self.figures] + [f"report/study_{name}.tex"]
 
+    def caption_files(self, name: str) -> dict[str, str]:
+        """Each table and figure file of :meth:`report_files` -> the file (relative to
+        ``results/<run name>``) the report job writes its caption to, as reStructuredText for Snakemake's
+        HTML report (:func:`caption_file`; a table's CSV and LaTeX share one)."""
+        return {f: caption_file(f) for f in self.report_files(name) if f.startswith(("tables/", "figures/"))}
+
     def published_for(self, dataset: str | None) -> Published | None:
         """The published numbers whose setting's dataset is ``dataset``, else the first (None if none)."""
         for entry in self.published:
@@ -225,6 +231,13 @@ class Study:
 def table_stem(study: str, table: str) -> str:
     """File stem under ``tables/``: ``<study>`` for the ``results`` table, else ``<study>_<table>``."""
     return study if table == "results" else f"{study}_{table}"
+
+
+def caption_file(path: str) -> str:
+    """The caption file of a report file: ``tables/<stem>.{csv,tex}`` -> ``captions/table_<stem>.rst``,
+    ``figures/<stem>.pdf`` -> ``captions/figure_<stem>.rst``."""
+    folder, _, name = path.partition("/")
+    return f"captions/{folder.removesuffix('s')}_{name.rsplit('.', 1)[0]}.rst"
 
 
 _REGISTRY: dict[str, Study] = {}
