@@ -9,7 +9,7 @@ Checks, from the source files' ASTs (no module is imported):
   report (a lower layer never imports a higher one; ``train`` and ``evaluate`` do not import each
   other); the top-level helpers (``io``, ``config``, ``provenance``, ``gpu``, ``cli``) are outside the
   layers, and only ``cli`` may import every layer;
-* ``report/`` has at most 2,500 lines and no source file has more than 500;
+* ``report/`` has at most 2,600 lines and no source file has more than 500;
 * no file under ``report/`` compares with an architecture name (``"dcgan"``, ``"iwgan"``, ...).
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "gannorm"
 LAYERS = ["data", "models", "metrics", "train|evaluate", "studies", "report"]
 ARCHITECTURES = ("dcgan", "resnet", "mlp", "iwgan", "wgan_resnet", "sr", "toy2d")
-MAX_REPORT_LINES = 2500
+MAX_REPORT_LINES = 2600
 MAX_FILE_LINES = 500
 
 

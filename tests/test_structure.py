@@ -48,8 +48,8 @@ def test_a_cycle_and_a_layer_violation_are_found(import_graph):
 def test_report_is_small_generic_and_no_file_is_long(import_graph):
     root = import_graph.ROOT
     # 2,300 until the verdict tables (per architecture, and every claim at a glance), the per-run
-    # appendix and the Bonferroni best-of rule (about 170 lines)
-    assert sum(len(p.read_text().splitlines()) for p in (root / "report").rglob("*.py")) <= 2500
+    # appendix, the Bonferroni best-of rule and the HTML report's captions (about 250 lines)
+    assert sum(len(p.read_text().splitlines()) for p in (root / "report").rglob("*.py")) <= 2600
     long = [p.name for p in root.rglob("*.py") if len(p.read_text().splitlines()) > 500]
     assert long == []
     assert import_graph.architecture_branches() == []  # no `== "dcgan"` and the like in report/

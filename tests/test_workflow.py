@@ -183,7 +183,7 @@ def test_smoke_study_runs_end_to_end_and_builds_the_report(tmp_path):
         out = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "edited.yaml").stdout
         return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total"}
 
-    report_only = {"report_xiang_li": 1, "report": 1, "all": 1}
+    report_only = {"report_xiang_li": 1, "report_pdf": 1, "all": 1}
     assert planned(lambda st: st.update(title="Another title")) == report_only
     # (new dicts: the smoke config's studies share sections through YAML anchors)
     assert planned(lambda st: st.update(report={**st.get("report", {}), "running_mean": 3})) == report_only

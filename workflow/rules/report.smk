@@ -62,7 +62,17 @@ for _study, _spec in STUDIES.items():
             )
 
 
+# The report-only target: a rule without outputs (as `all`), so Snakemake rebuilds every missing or
+# outdated input of the report (a deleted final_eval.json, a study section a failed job removed)
+# before the PDF; a target with outputs that exist (the PDF) would not look past them.
 rule report:
+    input:
+        REPORT_PDF,
+        [f"{d}/{f}" for study in STUDIES for d in study_run_dirs(study) for f in RUN_FILES],
+        [f"{RESULTS}/{path}" for study, spec in STUDIES.items() for path in get_study(spec["paper"]).report_files(study)],
+
+
+rule report_pdf:
     input:
         tex="paper/report.tex",
         sections=[f"{RESULTS}/report/study_{study}.tex" for study in STUDIES],
