@@ -122,8 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", default=None, metavar="FILE",
                         help="also write the table, the command, the elapsed time and the machine to this "
                              "Markdown file (benchmarks/results/demo_profile.md is the one docs/performance.md shows)")
+    parser.add_argument("--snakemake-log", default=None, metavar="LOG",
+                        help="with a finished run: take Snakemake's elapsed time from its log (.snakemake/log/...)")
     args = parser.parse_args(argv)
     elapsed = None
+    if args.snakemake_log:
+        import re
+
+        found = re.findall(r"Elapsed time: (\d+):(\d+):([\d.]+)", Path(args.snakemake_log).read_text())
+        if found:
+            h, m, sec = found[-1]
+            elapsed = 3600 * int(h) + 60 * int(m) + float(sec)
     results = Path(args.results) if args.results else _results_dir(args.configfile)
     if args.run:
         if results.exists():

@@ -69,17 +69,20 @@ def test_dry_run_lists_one_training_and_evaluation_job_per_cell(tmp_path):
     workdir = workflow_copy(tmp_path)
     result = snakemake(workdir, "-n", "--quiet", "rules")
     assert result.returncode == 0, result.stderr
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cells = sum(len(s["variants"]) * len(s["seeds"]) for s in config["studies"].values())
+    from gannorm.config import study_cells
+    from gannorm.cost import load_config
+
+    config = load_config(ROOT / "config.yaml")  # resolved: a study's variants per architecture
+    cells = sum(len(study_cells(s)) for s in config["studies"].values())
     table = {}
     for line in result.stdout.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             table[parts[0]] = int(parts[1])
     assert table["train"] == cells and table["final_eval"] == cells
-    assert table["prepare_dataset"] == len(config["datasets"]) and table["report"] == 1
+    assert table["prepare_dataset"] == len(config["datasets"]) and table["report_pdf"] == 1
     # one report job per study (its tables, figures and section), then the PDF
-    assert {k for k in table if k.startswith("report_")} == {f"report_{s}" for s in config["studies"]}
+    assert {k for k in table if k.startswith("report_")} == {f"report_{s}" for s in config["studies"]} | {"report_pdf"}
     assert all(table[f"report_{s}"] == 1 for s in config["studies"])
 
 

@@ -219,7 +219,7 @@ def verdict_latex(table: "pd.DataFrame", caption: str, label: str) -> str:
         "Verdict": [_verdict_cell(c) for c in table["verdict"]],
         "Ours: effect [95\\% CI], seeds": [escape_latex(c) for c in table["ours"]],
         "Source": [escape_latex(c) for c in table["paper"]]})
-    return _longtable(display, ("3.3cm", "2.0cm", "2.2cm", "4.6cm", "3.6cm"), caption=caption, label=label)
+    return _longtable(display, ("3.2cm", "2.0cm", "2.2cm", "4.5cm", "3.5cm"), caption=caption, label=label)
 
 
 def architecture_groups(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

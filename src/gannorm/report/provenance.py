@@ -124,7 +124,7 @@ def provenance_latex(table: pd.DataFrame, versions: list[tuple[dict, list[str]]]
     if table.empty:
         lines.append("No run records were found.")
         return "\n".join(lines) + "\n"
-    lines += ["{\\small", "\\begin{longtable}{lllllrrl}", "\\toprule",
+    lines += ["{\\footnotesize\\setlength{\\tabcolsep}{3pt}", "\\begin{longtable}{lllllrrl}", "\\toprule",
               "Study & Variant & Seed & Git commit & Device & Wall time & Attempts & Outcome \\\\", "\\midrule",
               "\\endhead"]
     for _, row in table.iterrows():

@@ -77,6 +77,8 @@ def latex_to_rst(text: str) -> str:
     other commands -> their argument, rst's specials escaped; in ``{% raw %}`` (Snakemake renders a
     caption with Jinja2)."""
     literals: list[str] = []
+    # a cross-reference to the PDF's per-run table: the HTML report has the table under its own name
+    text = re.sub(r"Table~\\ref\{tab:([^}]*)-runs\}", lambda m: f"the appendix table \\texttt{{{m.group(1)}_runs}}", text)
 
     def plain(s: str) -> str:
         s = re.sub(r"(?<!\\)\$(.*?)(?<!\\)\$", lambda m: m.group(1).replace("_", ""), s)  # W_1 -> W1
