@@ -120,6 +120,13 @@ def _start(store, spec, out, log, **cell):
                             cwd=REPO)
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def _wait_for(predicate, proc, what, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -187,9 +194,15 @@ def test_killed_training_resumes_bit_identically(digits_store, small_study, tmp_
 
         # 2. rerun; stop it with SIGTERM (preemption) once it has written a newer checkpoint
         proc = _start(digits_store, spec, run, log, **cell)
-        before = latest.stat().st_mtime_ns if latest.exists() else 0
-        _wait_for(lambda: latest.exists() and latest.stat().st_mtime_ns != before
-                  and read_resume(latest)["iteration"] > (killed_at or 0), proc, "a checkpoint of the rerun")
+        before = _mtime(latest)
+
+        def newer() -> bool:  # latest.pt is renamed to previous.pt just before a new one is written
+            try:
+                return _mtime(latest) not in (None, before) and read_resume(latest)["iteration"] > (killed_at or 0)
+            except (FileNotFoundError, ValueError):
+                return False
+
+        _wait_for(newer, proc, "a checkpoint of the rerun")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait() == EXIT_SIGTERM
         stopped_at = read_resume(latest)["iteration"]
