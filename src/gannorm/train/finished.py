@@ -24,12 +24,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
+
+from gannorm.data.store import sha256_file
 
 #: The folder of a run that keeps its finished files (not a declared output of any rule).
 FOLDER = "finished"
@@ -67,26 +69,11 @@ def trainer_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
                               f"finish or stop it, then rerun (the lock {path} is released when it exits)") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"process {os.getpid()}: {_command_line()}\n")
+        handle.write(f"process {os.getpid()}: {' '.join(sys.argv)[:300]}\n")
         handle.flush()
         yield path
     finally:
         handle.close()  # releases the lock
-
-
-def _command_line() -> str:
-    try:
-        return Path(f"/proc/{os.getpid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:300]
-    except OSError:
-        return "gannorm train"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _kept_files(run_dir: Path) -> list[Path]:
@@ -117,7 +104,7 @@ def keep(run_dir: str | os.PathLike, fingerprint: str) -> Path:
         for path in _kept_files(run_dir):
             rel = path.relative_to(run_dir).as_posix()
             _link_or_copy(path, tmp / rel)
-            files[rel] = _sha256(path)
+            files[rel] = sha256_file(path)
         (tmp / "manifest.json").write_text(json.dumps({"fingerprint": fingerprint, "files": files}, indent=1) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -147,7 +134,7 @@ def restore(run_dir: str | os.PathLike, fingerprint: str, log: Callable[[str], N
     else:
         for rel, digest in files.items():
             kept = folder / rel
-            if not kept.is_file() or _sha256(kept) != digest:
+            if not kept.is_file() or sha256_file(kept) != digest:
                 reason = f"its file {rel} is missing or changed"
                 break
     if reason is not None or not files:
